@@ -33,7 +33,7 @@ function requireTool(tool: string, versionFlag: string, hint: string): void {
 }
 
 /**
- * Resolves the artifacts with Maven unless the cache already holds the set that
+ * Resolves the artifacts with Maven unless the cache already contains the set that
  * deploy/native/pom.xml describes (the pom's SHA-256 is stored beside them).
  */
 export function ensureArtifacts(config: StackConfig): ArtifactPaths {

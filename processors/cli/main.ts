@@ -1,0 +1,59 @@
+#!/usr/bin/env node
+// The `cio-cdc` command. Each subcommand lives in its own module and is loaded
+// only when it runs, so `--help` starts fast and needs no Kafka.
+
+interface Subcommand {
+  readonly summary: string;
+  run(argv: string[]): Promise<number>;
+}
+
+const subcommands: Record<string, Subcommand> = {
+  standin: {
+    summary: 'run the local Customer.io Track API stand-in (default 127.0.0.1:8089)',
+    async run(argv) {
+      const { runStandinCommand } = await import('../standin/main.ts');
+      return runStandinCommand(argv);
+    },
+  },
+};
+
+function usage(): string {
+  const width = Math.max(...Object.keys(subcommands).map((name) => name.length));
+  const lines = Object.entries(subcommands).map(([name, command]) => `  ${name.padEnd(width)}  ${command.summary}`);
+  return [
+    'usage: cio-cdc <command> [options]',
+    '',
+    'Carries MySQL row changes from Debezium and Kafka into Customer.io people and events.',
+    '',
+    'commands:',
+    ...lines,
+    '',
+    "Run 'cio-cdc <command> --help' for a command's options.",
+    'The development stack has its own scripts: npm run stack:up | stack:down | stack:status.',
+    '',
+  ].join('\n');
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    process.stdout.write(usage());
+    return name === undefined ? 2 : 0;
+  }
+  const command = subcommands[name];
+  if (!command) {
+    process.stderr.write(`cio-cdc: unknown command '${name}'\n\n${usage()}`);
+    return 2;
+  }
+  return command.run(rest);
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    process.stderr.write(`cio-cdc: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exitCode = 1;
+  },
+);
