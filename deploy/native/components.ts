@@ -274,6 +274,8 @@ export function registryComponent(config: StackConfig, artifacts: ArtifactPaths)
           '-XX:+UseSerialGC',
           `-Dquarkus.http.host=${config.host}`,
           `-Dquarkus.http.port=${config.registryPort}`,
+          // Quarkus also opens a management port (9000, all interfaces) unless it is off.
+          '-Dquarkus.management.enabled=false',
           '-Dquarkus.log.level=WARN',
           '-jar',
           join(artifacts.registryDir, 'quarkus-run.jar'),
