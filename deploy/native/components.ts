@@ -274,8 +274,9 @@ export function registryComponent(config: StackConfig, artifacts: ArtifactPaths)
           '-XX:+UseSerialGC',
           `-Dquarkus.http.host=${config.host}`,
           `-Dquarkus.http.port=${config.registryPort}`,
-          // Quarkus also opens a management port (9000, all interfaces) unless it is off.
-          '-Dquarkus.management.enabled=false',
+          // Quarkus serves health and metrics on a separate management port, on all interfaces unless told otherwise.
+          `-Dquarkus.management.host=${config.host}`,
+          `-Dquarkus.management.port=${config.registryManagementPort}`,
           '-Dquarkus.log.level=WARN',
           '-jar',
           join(artifacts.registryDir, 'quarkus-run.jar'),

@@ -16,6 +16,8 @@ export interface StackConfig {
   readonly kafkaControllerPort: number;
   readonly connectPort: number;
   readonly registryPort: number;
+  /** Apicurio Registry's Quarkus management port (health and metrics). */
+  readonly registryManagementPort: number;
   /** Partition count of the topics Debezium creates. */
   readonly topicPartitions: number;
   readonly kafkaHeapMb: number;
@@ -46,7 +48,7 @@ function readInt(env: NodeJS.ProcessEnv, key: string, fallback: number, min: num
  * Parses the stack's environment variables (all optional):
  * CIO_CDC_HOME, STACK_MARIADB_PORT (3307), STACK_KAFKA_PORT (9092),
  * STACK_KAFKA_CONTROLLER_PORT (9093), STACK_CONNECT_PORT (8083),
- * STACK_REGISTRY_PORT (8081), STACK_TOPIC_PARTITIONS (3),
+ * STACK_REGISTRY_PORT (8081), STACK_REGISTRY_MANAGEMENT_PORT (9000), STACK_TOPIC_PARTITIONS (3),
  * STACK_KAFKA_HEAP_MB (768), STACK_CONNECT_HEAP_MB (768),
  * STACK_REGISTRY_HEAP_MB (384), STACK_START_TIMEOUT_MS (180000),
  * STACK_DEBEZIUM_PASSWORD (dbz).
@@ -64,6 +66,7 @@ export function parseStackConfig(env: NodeJS.ProcessEnv): StackConfig {
     kafkaControllerPort: readPort(env, 'STACK_KAFKA_CONTROLLER_PORT', 9093),
     connectPort: readPort(env, 'STACK_CONNECT_PORT', 8083),
     registryPort: readPort(env, 'STACK_REGISTRY_PORT', 8081),
+    registryManagementPort: readPort(env, 'STACK_REGISTRY_MANAGEMENT_PORT', 9000),
     topicPartitions: readInt(env, 'STACK_TOPIC_PARTITIONS', 3, 1, 64),
     kafkaHeapMb: readInt(env, 'STACK_KAFKA_HEAP_MB', 768, 256, 16384),
     connectHeapMb: readInt(env, 'STACK_CONNECT_HEAP_MB', 768, 256, 16384),
@@ -71,7 +74,7 @@ export function parseStackConfig(env: NodeJS.ProcessEnv): StackConfig {
     startTimeoutMs: readInt(env, 'STACK_START_TIMEOUT_MS', 180_000, 1000, 3_600_000),
     debeziumPassword: env['STACK_DEBEZIUM_PASSWORD'] || 'dbz',
   };
-  const ports = [config.mariadbPort, config.kafkaPort, config.kafkaControllerPort, config.connectPort, config.registryPort];
+  const ports = [config.mariadbPort, config.kafkaPort, config.kafkaControllerPort, config.connectPort, config.registryPort, config.registryManagementPort];
   if (new Set(ports).size !== ports.length) {
     throw new StackError(`the stack's ports must differ, got ${ports.join(', ')}`);
   }
