@@ -15,6 +15,20 @@ const subcommands: Record<string, Subcommand> = {
       return runStandinCommand(argv);
     },
   },
+  load: {
+    summary: 'replay a public shop dataset (online-retail, rees46) into MySQL as live traffic',
+    async run(argv) {
+      const { runLoadCommand } = await import('../loaders/load-command.ts');
+      return runLoadCommand(argv);
+    },
+  },
+  sink: {
+    summary: 'deliver cio.outbox records to Customer.io, committing only what was accepted or dead-lettered',
+    async run(argv) {
+      const { runSinkCommand } = await import('../customerio/sink/main.ts');
+      return runSinkCommand(argv);
+    },
+  },
 };
 
 function usage(): string {
