@@ -1,4 +1,7 @@
-import { rmSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+
+import { Kafka, logLevel } from 'kafkajs';
 
 import { loadConnectorConfig, registerConnector } from '../connect/register.ts';
 import { artifactPaths, ensureArtifacts } from './artifacts.ts';
@@ -52,7 +55,43 @@ export async function stackUp(config: StackConfig): Promise<void> {
   } catch (err) {
     throw new StackError(`${(err as Error).message}\n${tailOf(connect.process.logFile)}`);
   }
+  await createSourceTopics(config);
   process.stdout.write('connector shop-cdc running; the stack is up\n');
+}
+
+/**
+ * Creates the Debezium topic of every reference table, as Kafka Connect would on
+ * the table's first change. Processors refuse to start while an input topic is
+ * missing, and a table that has seen no write yet has no topic.
+ */
+async function createSourceTopics(config: StackConfig): Promise<void> {
+  const schema = readFileSync(join(config.repoDir, 'schemas', 'mysql', 'reference.sql'), 'utf8');
+  const tables = [...schema.matchAll(/CREATE TABLE IF NOT EXISTS (\w+)/g)].map((match) => match[1]!);
+  const connector = loadConnectorConfig(nativeConnectorEnv(config));
+  const prefix = connector.config['topic.prefix']!;
+  const database = connector.config['database.include.list']!;
+  const wanted = [...tables.map((table) => `${prefix}.${database}.${table}`), `${prefix}.transaction`];
+
+  const admin = new Kafka({ clientId: 'cio-cdc-stack', brokers: [`${config.host}:${config.kafkaPort}`], logLevel: logLevel.NOTHING }).admin();
+  await admin.connect();
+  try {
+    const existing = new Set(await admin.listTopics());
+    const missing = wanted.filter((topic) => !existing.has(topic));
+    if (missing.length > 0) {
+      await admin.createTopics({
+        waitForLeaders: true,
+        topics: missing.map((topic) => ({
+          topic,
+          numPartitions: config.topicPartitions,
+          replicationFactor: 1,
+          configEntries: [{ name: 'retention.ms', value: '-1' }],
+        })),
+      });
+      process.stdout.write(`created source topics ${missing.join(', ')}\n`);
+    }
+  } finally {
+    await admin.disconnect();
+  }
 }
 
 export async function stackDown(config: StackConfig, options: { purge: boolean }): Promise<void> {

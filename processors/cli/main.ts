@@ -7,7 +7,33 @@ interface Subcommand {
   run(argv: string[]): Promise<number>;
 }
 
+/** Stream processors that `cio-cdc run NAME` starts; each module runs its processor when imported. */
+const PROCESSORS = ['orders', 'carts', 'people', 'suppression'] as const;
+
+const RUN_USAGE = `usage: cio-cdc run <processor>
+
+Runs one stream processor until SIGTERM: ${PROCESSORS.join(', ')}.
+Configuration comes from the environment; see the processor's README.md under processors/.
+`;
+
 const subcommands: Record<string, Subcommand> = {
+  run: {
+    summary: `run a stream processor (${PROCESSORS.join(', ')})`,
+    async run(argv) {
+      const [name] = argv;
+      if (name === undefined || name === '--help' || name === '-h') {
+        process.stdout.write(RUN_USAGE);
+        return name === undefined ? 2 : 0;
+      }
+      if (!(PROCESSORS as readonly string[]).includes(name)) {
+        process.stderr.write(`cio-cdc run: unknown processor '${name}'\n\n${RUN_USAGE}`);
+        return 2;
+      }
+      // The processor's main module starts the runtime and exits the process on SIGTERM.
+      await import(`../${name}/main.ts`);
+      return await new Promise<number>(() => undefined);
+    },
+  },
   standin: {
     summary: 'run the local Customer.io Track API stand-in (default 127.0.0.1:8089)',
     async run(argv) {
@@ -20,6 +46,13 @@ const subcommands: Record<string, Subcommand> = {
     async run(argv) {
       const { runLoadCommand } = await import('../loaders/load-command.ts');
       return runLoadCommand(argv);
+    },
+  },
+  demo: {
+    summary: 'run the whole pipeline on the local stack with generated or dataset traffic and summarize what reached the stand-in',
+    async run(argv) {
+      const { runDemoCommand } = await import('../demo/main.ts');
+      return runDemoCommand(argv);
     },
   },
   sink: {

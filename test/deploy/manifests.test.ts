@@ -102,3 +102,17 @@ describe('kubernetes manifests', () => {
     assert.throws(() => validators['apps/v1/Deployment']!(broken));
   });
 });
+
+describe('monitoring', () => {
+  it('alerts and dashboard use metrics the code exports', () => {
+    const sources = spawnSync('grep', ['-rhoE', "name: '(cio_[a-z_]+)'", join(repoDir, 'processors')], { encoding: 'utf8' }).stdout;
+    const exported = new Set([...sources.matchAll(/'(cio_[a-z_]+)'/g)].map((match) => match[1]!));
+    assert.ok(exported.size > 0, 'metric names found in processors/');
+    for (const file of ['monitoring.yaml', 'grafana-dashboard.yaml']) {
+      const text = readFileSync(join(repoDir, 'deploy', 'k8s', 'base', file), 'utf8');
+      for (const [name] of text.matchAll(/cio_[a-z_]+/g)) {
+        assert.ok(exported.has(name), `${file} uses ${name}, which no processor exports`);
+      }
+    }
+  });
+});

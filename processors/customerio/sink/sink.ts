@@ -343,7 +343,8 @@ export class CustomerioSink {
         if (result.status === 'delivered') {
           slot.done = true;
           slot.logEntry = this.#logMessage(slot, context, 'delivered', null);
-          this.#metrics.delivered.inc();
+          const delivered = slot.record;
+          this.#metrics.delivered.inc({ kind: delivered?.kind ?? 'unknown', name: delivered?.kind === 'event' ? delivered.name : '' });
           log.debug({ offset: slot.offset, attempts: slot.attempts }, 'record delivered');
         } else if (result.status === 'rejected') {
           const error = result.error;
@@ -590,7 +591,7 @@ export class CustomerioSink {
 }
 
 class SinkMetrics {
-  readonly delivered: Counter;
+  readonly delivered: Counter<'kind' | 'name'>;
   readonly rejected: Counter<'stage'>;
   readonly skipped: Counter;
   readonly retries: Counter;
@@ -603,7 +604,12 @@ class SinkMetrics {
 
   constructor(registry: Registry) {
     const registers = [registry];
-    this.delivered = new promClient.Counter({ name: 'cio_sink_delivered_total', help: 'Outbox records Customer.io accepted', registers });
+    this.delivered = new promClient.Counter({
+      name: 'cio_sink_delivered_total',
+      help: 'Outbox records Customer.io accepted, by kind (identify, event) and event name',
+      labelNames: ['kind', 'name'],
+      registers,
+    });
     this.rejected = new promClient.Counter({
       name: 'cio_sink_rejected_total',
       help: 'Outbox records rejected for good, by stage (decode, validate, api)',
