@@ -1,0 +1,68 @@
+/**
+ * Configuration of the carts processor, parsed once from the environment into a frozen object.
+ * Runtime settings (brokers, application id, timers) are the runtime's own; see
+ * processors/runtime/config.ts.
+ */
+import { DEFAULT_MAPPING_FILE } from '../mapping/mapping.ts';
+import { CartsConfigError } from './errors.ts';
+
+export interface CartsConfig {
+  /** Mapping file that names the carts and cart_items tables and columns. */
+  readonly mappingFile: string;
+  /** Topic of cart_updated and checkout_started records, keyed by customer id. */
+  readonly cartEventsTopic: string;
+  /** Compacted topic of the current snapshot per cart, keyed by cart id. */
+  readonly cartSnapshotsTopic: string;
+  /**
+   * How long a cart must stay unchanged (in event time) before its changes are published, so
+   * the cart row and the items of one transaction go out as one cart_updated.
+   */
+  readonly settleMs: number;
+  /** Binlog positions remembered per cart to drop records the connector emits again. */
+  readonly dedupePositionsPerCart: number;
+}
+
+export const CARTS_CONFIG_KEYS = [
+  { variable: 'CIO_CDC_MAPPING_FILE', default: DEFAULT_MAPPING_FILE, unit: 'path' },
+  { variable: 'CIO_CDC_CART_EVENTS_TOPIC', default: 'cio.cart-events', unit: 'topic' },
+  { variable: 'CIO_CDC_CART_SNAPSHOTS_TOPIC', default: 'cio.cart-snapshots', unit: 'topic' },
+  { variable: 'CIO_CDC_CARTS_SETTLE_MS', default: '2000', unit: 'ms' },
+  { variable: 'CIO_CDC_CARTS_DEDUPE_POSITIONS', default: '64', unit: 'count' },
+] as const;
+
+type Environment = Readonly<Record<string, string | undefined>>;
+
+function text(env: Environment, variable: string, fallback: string): string {
+  const value = env[variable]?.trim();
+  return value === undefined || value === '' ? fallback : value;
+}
+
+function integer(env: Environment, variable: string, fallback: number, min: number): number {
+  const raw = env[variable]?.trim();
+  if (raw === undefined || raw === '') return fallback;
+  if (!/^\d+$/.test(raw) || Number(raw) < min) {
+    throw new CartsConfigError(variable, `must be an integer >= ${min}, got ${JSON.stringify(raw)}`);
+  }
+  return Number(raw);
+}
+
+export function parseCartsConfig(env: Environment): CartsConfig {
+  const config: CartsConfig = {
+    mappingFile: text(env, 'CIO_CDC_MAPPING_FILE', DEFAULT_MAPPING_FILE),
+    cartEventsTopic: text(env, 'CIO_CDC_CART_EVENTS_TOPIC', 'cio.cart-events'),
+    cartSnapshotsTopic: text(env, 'CIO_CDC_CART_SNAPSHOTS_TOPIC', 'cio.cart-snapshots'),
+    settleMs: integer(env, 'CIO_CDC_CARTS_SETTLE_MS', 2000, 0),
+    dedupePositionsPerCart: integer(env, 'CIO_CDC_CARTS_DEDUPE_POSITIONS', 64, 1),
+  };
+  if (config.cartEventsTopic === config.cartSnapshotsTopic) {
+    throw new CartsConfigError(
+      'CIO_CDC_CART_SNAPSHOTS_TOPIC',
+      `must differ from CIO_CDC_CART_EVENTS_TOPIC (both are ${JSON.stringify(config.cartEventsTopic)})`,
+    );
+  }
+  return Object.freeze(config);
+}
+
+export function loadCartsConfig(): CartsConfig {
+  return parseCartsConfig(process.env);
+}

@@ -1,0 +1,91 @@
+/**
+ * The orders processor: order rows, their items, fulfillments, refunds and
+ * subscriptions in; order events out, keyed by customer id.
+ *
+ *   shop.shop.orders        ──re-key by id──────────────┐
+ *   shop.shop.order_items   ──re-key by order_id────────┤
+ *   shop.shop.fulfillments  ──re-key by order_id────────┤   process ──▶ events (cio.order-events)
+ *   shop.shop.refunds       ──re-key by order_id,       ├─▶   │
+ *                             else customer:<id>────────┤     ├── orders         (order id → assembly)
+ *   shop.shop.subscriptions ──re-key by subscription:<id>┘    ├── refunds        (refund id → handled)
+ *                                                             ├── subscriptions  (subscription:<id> → events sent)
+ *                                                             └── watermarks     (input → event time reached)
+ *
+ * Every Debezium topic is keyed by its own table's primary key, so every input is
+ * re-keyed through the runtime's repartition topics before the join (joinKey order_id).
+ * Refunds without an order and subscriptions get synthetic keys of their own: all
+ * records of one such key still meet in one task, which is all their state needs.
+ */
+import { DebeziumDecoder } from '../debezium/decoder.ts';
+import type { ChangeEvent } from '../debezium/envelope.ts';
+import type { Mapping } from '../mapping/mapping.ts';
+import { columnHintsOf, topicOf } from '../mapping/mapping.ts';
+import { defineProcessor, input, keyValueStore, output } from '../runtime/index.ts';
+import type { SourceMessage } from '../runtime/index.ts';
+import type { OrdersConfig } from './config.ts';
+import { OrdersLogic } from './process.ts';
+import type { OrdersContext, OrdersInput } from './process.ts';
+import type { EventRecord, OrderState, RefundSeen, SubscriptionState } from './records.ts';
+
+export interface OrdersTopologyOptions {
+  readonly config: OrdersConfig;
+  readonly mapping: Mapping;
+  /** Application id (consumer group, transactional id, internal topic prefix). */
+  readonly name?: string;
+  readonly onGuestSkipped?: (what: string) => void;
+}
+
+export function ordersTopology({ config, mapping, name = 'cio-cdc-orders', onGuestSkipped }: OrdersTopologyOptions) {
+  const logic = new OrdersLogic({ mapping, graceMs: config.graceMs, ...(onGuestSkipped ? { onGuestSkipped } : {}) });
+  const decoder = new DebeziumDecoder({ valueFormat: 'json', datetimeZone: mapping.datetimeZone, columnHints: columnHintsOf(mapping) });
+
+  /** Change events only: tombstones and truncates carry no row to join and are skipped. */
+  const decode = async (message: SourceMessage): Promise<ChangeEvent | null> => {
+    // The record key is not needed (rows carry their ids) and, on a repartition topic,
+    // is the join key text rather than Debezium's key struct.
+    const decoded = await decoder.decode({ ...message, key: null });
+    if (decoded.kind === 'tombstone' || decoded.op === 'truncate') {
+      return null;
+    }
+    return decoded;
+  };
+  const eventTime = (event: ChangeEvent) => event.source.tsMs;
+  const debezium = (role: Parameters<typeof topicOf>[1], by: (event: ChangeEvent) => string | null) =>
+    input<ChangeEvent>({
+      topic: topicOf(mapping, role),
+      decode,
+      keyedBy: `${role} primary key struct`,
+      repartition: { by: 'order_id', key: by },
+      eventTime,
+    });
+
+  const inputs = {
+    orders: debezium('orders', (event) => logic.orderKey(event)),
+    order_items: debezium('orderItems', (event) => logic.itemOrderKey(event)),
+    ...(mapping.tables.fulfillments ? { fulfillments: debezium('fulfillments', (event) => logic.fulfillmentOrderKey(event)) } : {}),
+    ...(mapping.tables.refunds ? { refunds: debezium('refunds', (event) => logic.refundKey(event)) } : {}),
+    ...(mapping.tables.subscriptions ? { subscriptions: debezium('subscriptions', (event) => logic.subscriptionKey(event)) } : {}),
+  };
+
+  return defineProcessor({
+    name,
+    joinKey: 'order_id',
+    inputs,
+    stores: {
+      orders: keyValueStore<OrderState>(),
+      refunds: keyValueStore<RefundSeen>(),
+      subscriptions: keyValueStore<SubscriptionState>(),
+      watermarks: keyValueStore<number>(),
+      gated: keyValueStore<number>(),
+    },
+    outputs: {
+      events: output<EventRecord>(config.outputTopic),
+    },
+    process(record, ctx) {
+      logic.process(record as unknown as OrdersInput, ctx as unknown as OrdersContext);
+    },
+    onTimer(timer, ctx) {
+      logic.onTimer(timer, ctx as unknown as OrdersContext);
+    },
+  });
+}

@@ -1,0 +1,99 @@
+/**
+ * Configuration of the suppression processor, parsed once from the environment into a frozen
+ * object. Runtime settings (brokers, application id, timers) belong to the runtime; the one
+ * runtime value read here is the timer lateness bound, which the wall-clock release rule and the
+ * held-past-window gauge share with the runtime.
+ */
+import { SuppressionConfigError } from './errors.ts';
+
+export interface SuppressionConfig {
+  /** Input: cart_updated and checkout_started EventRecords keyed by customer id. */
+  readonly cartEventsTopic: string;
+  /** Input: order and refund EventRecords keyed by customer id, co-partitioned with the cart events. */
+  readonly orderEventsTopic: string;
+  /** Output: released cart events and every order event, outbox contract. */
+  readonly outboxTopic: string;
+  /** Output: one JSON decision per held, coalesced, released, suppressed or passed event. */
+  readonly decisionsTopic: string;
+  /** How long a cart event is held (checkout_started) or must stay unchanged (cart_updated). */
+  readonly windowMs: number;
+  /** Cart events whose event time falls this long after one of the customer's orders are dropped. */
+  readonly quietMs: number;
+  /**
+   * Wall-clock time after which an input that delivered nothing stops holding the watermark
+   * back. Measured from the input's last record, or from the task's start.
+   */
+  readonly idleInputMs: number;
+  /** The runtime's CIO_CDC_TIMER_LATENESS_BOUND_MS: how far past a deadline the wall clock must be. */
+  readonly latenessBoundMs: number;
+  /** Orders remembered per customer for the quiet period and for late cart events. */
+  readonly ordersPerCustomer: number;
+  readonly names: EventNames;
+}
+
+export interface EventNames {
+  readonly cartUpdated: string;
+  readonly checkoutStarted: string;
+  readonly orderPlaced: string;
+}
+
+export const SUPPRESSION_CONFIG_KEYS = [
+  { variable: 'CIO_CDC_CART_EVENTS_TOPIC', default: 'cio.cart-events', unit: 'topic' },
+  { variable: 'CIO_CDC_ORDER_EVENTS_TOPIC', default: 'cio.order-events', unit: 'topic' },
+  { variable: 'CIO_CDC_OUTBOX_TOPIC', default: 'cio.outbox', unit: 'topic' },
+  { variable: 'CIO_CDC_SUPPRESSION_DECISIONS_TOPIC', default: 'cio.suppression-decisions', unit: 'topic' },
+  { variable: 'SUPPRESSION_WINDOW_MS', default: '1800000', unit: 'ms' },
+  { variable: 'SUPPRESSION_QUIET_MS', default: '(SUPPRESSION_WINDOW_MS)', unit: 'ms' },
+  { variable: 'SUPPRESSION_IDLE_INPUT_MS', default: '60000', unit: 'ms' },
+  { variable: 'SUPPRESSION_ORDERS_PER_CUSTOMER', default: '16', unit: 'count' },
+  { variable: 'CIO_CDC_TIMER_LATENESS_BOUND_MS', default: '300000', unit: 'ms' },
+] as const;
+
+type Environment = Readonly<Record<string, string | undefined>>;
+
+function text(env: Environment, variable: string, fallback: string): string {
+  const value = env[variable]?.trim();
+  return value === undefined || value === '' ? fallback : value;
+}
+
+function integer(env: Environment, variable: string, fallback: number, min: number): number {
+  const raw = env[variable]?.trim();
+  if (raw === undefined || raw === '') return fallback;
+  if (!/^\d+$/.test(raw) || !Number.isSafeInteger(Number(raw)) || Number(raw) < min) {
+    throw new SuppressionConfigError(variable, `must be an integer >= ${min}, got ${JSON.stringify(raw)}`);
+  }
+  return Number(raw);
+}
+
+export function parseSuppressionConfig(env: Environment): SuppressionConfig {
+  const windowMs = integer(env, 'SUPPRESSION_WINDOW_MS', 30 * 60_000, 1);
+  const config: SuppressionConfig = {
+    cartEventsTopic: text(env, 'CIO_CDC_CART_EVENTS_TOPIC', 'cio.cart-events'),
+    orderEventsTopic: text(env, 'CIO_CDC_ORDER_EVENTS_TOPIC', 'cio.order-events'),
+    outboxTopic: text(env, 'CIO_CDC_OUTBOX_TOPIC', 'cio.outbox'),
+    decisionsTopic: text(env, 'CIO_CDC_SUPPRESSION_DECISIONS_TOPIC', 'cio.suppression-decisions'),
+    windowMs,
+    quietMs: integer(env, 'SUPPRESSION_QUIET_MS', windowMs, 0),
+    idleInputMs: integer(env, 'SUPPRESSION_IDLE_INPUT_MS', 60_000, 1),
+    latenessBoundMs: integer(env, 'CIO_CDC_TIMER_LATENESS_BOUND_MS', 300_000, 0),
+    ordersPerCustomer: integer(env, 'SUPPRESSION_ORDERS_PER_CUSTOMER', 16, 1),
+    names: Object.freeze({ cartUpdated: 'cart_updated', checkoutStarted: 'checkout_started', orderPlaced: 'order_placed' }),
+  };
+  if (config.cartEventsTopic === config.orderEventsTopic) {
+    throw new SuppressionConfigError(
+      'CIO_CDC_ORDER_EVENTS_TOPIC',
+      `must differ from CIO_CDC_CART_EVENTS_TOPIC (both are ${JSON.stringify(config.cartEventsTopic)})`,
+    );
+  }
+  if (config.outboxTopic === config.decisionsTopic) {
+    throw new SuppressionConfigError(
+      'CIO_CDC_SUPPRESSION_DECISIONS_TOPIC',
+      `must differ from CIO_CDC_OUTBOX_TOPIC (both are ${JSON.stringify(config.outboxTopic)})`,
+    );
+  }
+  return Object.freeze(config);
+}
+
+export function loadSuppressionConfig(env: Environment = process.env): SuppressionConfig {
+  return parseSuppressionConfig(env);
+}
