@@ -9,7 +9,7 @@ import type { Component } from './components.ts';
 import { connectComponent, kafkaComponent, mariadbComponent, registryComponent } from './components.ts';
 import type { StackConfig } from './config.ts';
 import { StackError } from './errors.ts';
-import { runningPid, stopProcess, tailOf } from './processes.ts';
+import { recordedProcesses, runningPid, stopProcess, tailOf } from './processes.ts';
 
 /** The stack's components in start order. */
 function components(config: StackConfig): Component[] {
@@ -95,6 +95,11 @@ async function createSourceTopics(config: StackConfig): Promise<void> {
 }
 
 export async function stackDown(config: StackConfig, options: { purge: boolean }): Promise<void> {
+  // Processors that `npm run demo -- --keep` left running go first: they use the stack.
+  for (const proc of recordedProcesses(config.runDir, 'demo-')) {
+    const stopped = await stopProcess(proc, 30_000);
+    process.stdout.write(`${proc.name.padEnd(9)} ${stopped ? 'stopped' : 'was not running'}\n`);
+  }
   for (const component of components(config).reverse()) {
     const stopped = await stopProcess(component.process, 30_000);
     process.stdout.write(`${component.name.padEnd(9)} ${stopped ? 'stopped' : 'was not running'}\n`);

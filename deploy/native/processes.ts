@@ -1,5 +1,5 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -37,7 +37,7 @@ export function runningPid(proc: ManagedProcess): number | null {
   if (!existsSync(proc.pidFile)) {
     return null;
   }
-  const pid = Number(readFileSync(proc.pidFile, 'utf8').trim());
+  const pid = Number(readFileSync(proc.pidFile, 'utf8').split('\n')[0]?.trim());
   if (!Number.isInteger(pid) || pid <= 0) {
     return null;
   }
@@ -46,6 +46,24 @@ export function runningPid(proc: ManagedProcess): number | null {
     return null;
   }
   return pid;
+}
+
+/**
+ * Lists processes that other commands recorded beside the stack's own, as
+ * `<name>.pid` files holding the pid on the first line and the command-line
+ * marker on the second (`npm run demo -- --keep` writes `demo-*.pid`).
+ */
+export function recordedProcesses(runDir: string, prefix: string): ManagedProcess[] {
+  const dir = join(runDir, 'pids');
+  if (!existsSync(dir)) {
+    return [];
+  }
+  return readdirSync(dir)
+    .filter((file) => file.startsWith(prefix) && file.endsWith('.pid'))
+    .flatMap((file) => {
+      const marker = readFileSync(join(dir, file), 'utf8').split('\n')[1]?.trim();
+      return marker ? [managedProcess(runDir, file.slice(0, -'.pid'.length), marker)] : [];
+    });
 }
 
 /** Starts a detached process whose output goes to its log file, and records its pid. */
