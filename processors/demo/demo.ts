@@ -27,6 +27,7 @@ import { createConnection } from 'mysql2/promise';
 import { parseDocument } from 'yaml';
 
 import type { CallRecord, Person } from '../standin/store.ts';
+import { installReadCommittedFix } from '../runtime/index.ts';
 import type { DemoConfig } from './config.ts';
 import { DemoDrainTimeoutError, DemoLoadError, DemoStartError } from './errors.ts';
 import { firstFreeIds, planTraffic, writePlan } from './generator.ts';
@@ -371,6 +372,7 @@ async function readSince(kafka: KafkaClient, admin: Admin, from: ReadonlyMap<str
   for (const topic of new Set(starts.map((start) => start.topic))) {
     await admin.setOffsets({ groupId, topic, partitions: starts.filter((start) => start.topic === topic).map(({ partition, offset }) => ({ partition, offset })) });
   }
+  installReadCommittedFix();
   const consumer = kafka.consumer({ groupId, readUncommitted: false, sessionTimeout: 10_000, heartbeatInterval: 1_000 });
   const records: { topic: string; value: Buffer | null }[] = [];
   await consumer.connect();

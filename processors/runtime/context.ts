@@ -122,9 +122,9 @@ export function createTaskContext(dependencies: ContextDependencies, phase: 'ini
 }
 
 /**
- * The context of process and onTimer. One instance per task; `begin` points it
- * at the record (or timer) being handled and the transaction's pending writes,
- * and `end` detaches it so a handler that keeps the context cannot write later.
+ * The context of process and onTimer, one instance per task. `begin` points it at
+ * the record (or timer) being handled and at the transaction's pending writes.
+ * `end` detaches it, so a handler that keeps the context cannot write later.
  */
 export class HandlerContext implements ProcessorContext<StoreMap, OutputMap> {
   readonly applicationId: string;

@@ -1,8 +1,8 @@
 /**
- * Dead-letter records: a record whose decode, re-keying, handler or timer failed
- * with a non-retriable error goes to `<applicationId>-dlq` in the same transaction
- * as the batch, carrying the original key, value and headers plus headers that
- * name the source and the error.
+ * Dead-letter records. A record whose decode, re-keying, handler or timer failed
+ * with a non-retriable error goes to `<applicationId>-dlq` in the batch's
+ * transaction. It keeps the original key, value and headers, and gains headers
+ * that name the source and the error.
  */
 import type { IHeaders, Message } from 'kafkajs';
 
@@ -21,7 +21,7 @@ export const DLQ_HEADERS = Object.freeze({
   timerKey: 'cio-cdc-dlq-timer-key',
 });
 
-/** Where processing failed. */
+/** Processing stage at which a record failed. */
 export type FailureStage = 'decode' | 'repartition' | 'process' | 'timer';
 
 /** Error messages longer than this are cut in the header; the log line has the full text. */

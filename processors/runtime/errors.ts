@@ -39,7 +39,7 @@ export class RuntimeError extends Error {
   }
 }
 
-/** An environment variable holds a value the runtime cannot use. */
+/** An environment variable contains a value the runtime cannot use. */
 export class ConfigError extends RuntimeError {
   readonly variable: string;
 
@@ -78,7 +78,7 @@ export class RecordRejectedError extends RuntimeError {
 }
 
 /**
- * Another instance initialised the same transactional id, so this instance no
+ * Another instance initialized the same transactional id, so this instance no
  * longer owns the task. Its state is dropped and its partitions wait for the next
  * group assignment.
  */
@@ -125,12 +125,12 @@ export class ProcessingInterruptedError extends RuntimeError {
   }
 }
 
-/** True when `error` (or a value thrown by user code) asks to be retried. */
+/** Returns true when `error` (or a value thrown by user code) is marked `retriable: true`. */
 export function isRetriable(error: unknown): boolean {
   return typeof error === 'object' && error !== null && (error as { retriable?: unknown }).retriable === true;
 }
 
-/** The class name of a thrown value, for logs and dead-letter headers. */
+/** Returns the class name of a thrown value, for logs and dead-letter headers. */
 export function errorClassName(error: unknown): string {
   if (error instanceof Error) {
     return error.name || error.constructor.name;
@@ -138,7 +138,7 @@ export function errorClassName(error: unknown): string {
   return typeof error;
 }
 
-/** The message of a thrown value, for logs and dead-letter headers. */
+/** Returns the message of a thrown value, for logs and dead-letter headers. */
 export function errorMessage(error: unknown): string {
   if (error instanceof Error) {
     return error.message;
@@ -146,7 +146,7 @@ export function errorMessage(error: unknown): string {
   return String(error);
 }
 
-/** The `code` of a thrown value, when it carries one. */
+/** Returns the `code` of a thrown value, when it has one. */
 export function errorCode(error: unknown): string | undefined {
   if (typeof error === 'object' && error !== null) {
     const code = (error as { code?: unknown }).code;

@@ -17,6 +17,7 @@ export type {
   ProcessorDefinition,
   Repartition,
   Serde,
+  SomeProcessorDefinition,
   SourceMessage,
   StoreDefinition,
   TaskContext,
@@ -35,6 +36,7 @@ export type { Clock } from './timers.ts';
 export { DLQ_HEADERS } from './dlq.ts';
 export { ORIGIN_HEADERS, dlqTopicName, repartitionTopicName } from './repartition.ts';
 export { changelogTopicName } from './store.ts';
+export { installReadCommittedFix } from './read-committed.ts';
 export {
   ConfigError,
   DefinitionError,

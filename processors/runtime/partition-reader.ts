@@ -3,17 +3,18 @@
  * without joining a consumer group. The stores use it to restore a task from its
  * changelog partition.
  *
- * NOTE: kafkajs 2.2.4 has no public API to read an assigned partition outside a
- * consumer group, so this module reaches into kafkajs internals: the Kafka
- * instance's private cluster factory, `Broker.fetch` and the consumer's `Batch`
- * class, which drops aborted records and control records. package.json pins
- * kafkajs to exactly 2.2.4; re-check this file before changing that version.
+ * NOTE: kafkajs 2.2.4 has no public API to read a partition outside a consumer
+ * group, so this module uses kafkajs internals. They are the Kafka instance's
+ * private cluster factory, `Broker.fetch`, and the consumer's `Batch` class,
+ * which drops control records (and aborted records, see read-committed.ts). package.json pins kafkajs to
+ * exactly 2.2.4; re-check this file before changing that version.
  */
 import { createRequire } from 'node:module';
 
 import type { IHeaders, Kafka } from 'kafkajs';
 
 import { RuntimeError } from './errors.ts';
+import { installReadCommittedFix } from './read-committed.ts';
 
 const require = createRequire(import.meta.url);
 
@@ -107,8 +108,15 @@ export class PartitionReader {
   private readonly cluster: InternalCluster;
   private readonly options: PartitionReaderOptions;
   private connected = false;
+  /**
+   * Fetches run one at a time. kafkajs 2.2.4 opens a new socket for every request
+   * that arrives while a broker connection is still connecting, and loses track
+   * of all but the last, so concurrent first fetches would leak sockets.
+   */
+  private fetchQueue: Promise<unknown> = Promise.resolve();
 
   constructor(kafka: Kafka, options: PartitionReaderOptions) {
+    installReadCommittedFix();
     this.cluster = createInternalCluster(kafka);
     this.options = options;
   }
@@ -167,8 +175,8 @@ export class PartitionReader {
       const batch = new Batch(topic, fetchOffset, partitionData);
 
       if (batch.rawMessages.length === 0) {
-        // Nothing at or after `position` yet although the end offset says there is:
-        // the leader may have changed. Wait briefly and ask again.
+        // Nothing at or after `position` yet, although the end offset is beyond it:
+        // the leader may have changed. Wait briefly and fetch again.
         await new Promise((resolve) => setTimeout(resolve, this.options.emptyFetchDelayMs ?? 50));
         continue;
       }
@@ -180,7 +188,13 @@ export class PartitionReader {
     }
   }
 
-  private async fetchOnce(topic: string, partition: number, fetchOffset: string): Promise<unknown> {
+  private fetchOnce(topic: string, partition: number, fetchOffset: string): Promise<unknown> {
+    const result = this.fetchQueue.then(() => this.fetchWithRetry(topic, partition, fetchOffset));
+    this.fetchQueue = result.catch(() => undefined);
+    return result;
+  }
+
+  private async fetchWithRetry(topic: string, partition: number, fetchOffset: string): Promise<unknown> {
     for (let attempt = 0; ; attempt += 1) {
       try {
         const leaders = this.cluster.findLeaderForPartitions(topic, [partition]);

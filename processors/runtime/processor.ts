@@ -36,7 +36,7 @@ export type Decoder<T> = (message: SourceMessage) => Promise<T | null>;
 export type JoinKey = string | number | bigint;
 
 /**
- * Re-keys an input by a field of its value before the processor sees it. The
+ * Re-keys an input by a field of its value before the handler receives it. The
  * runtime forwards the record's original bytes through the internal topic
  * `<applicationId>-<input name>-repartition`, keyed by `key(value)`.
  */
@@ -170,7 +170,7 @@ export interface OutputRecord<V> {
   readonly timestampMs?: number;
 }
 
-/** What init and close see: the task's stores, without emitting. */
+/** Context of init and close: the task's stores, read-only, and no emitting. */
 export interface TaskContext<S extends StoreMap> {
   readonly applicationId: string;
   /** Partition number this task owns across all co-partitioned inputs. */
@@ -179,7 +179,7 @@ export interface TaskContext<S extends StoreMap> {
   store<K extends keyof S & string>(name: K): KeyValueStore<StoreValue<S[K]>>;
 }
 
-/** What `process` and `onTimer` see. Everything done through it commits with the batch. */
+/** Context of `process` and `onTimer`. Everything done through it commits with the batch. */
 export interface ProcessorContext<S extends StoreMap, O extends OutputMap> extends TaskContext<S> {
   /** Event time of the record being processed; for a fired timer, its deadline. */
   readonly eventTimeMs: number;
@@ -210,7 +210,7 @@ export interface ProcessorDefinition<I extends InputMap, S extends StoreMap, O e
   close?(ctx: TaskContext<S>): void | Promise<void>;
 }
 
-/** How the runtime sees every definition: handlers typed against the base maps. */
+/** Definition type the runtime works with: handlers typed against the base maps. */
 export type AnyProcessorDefinition = ProcessorDefinition<InputMap, StoreMap, OutputMap>;
 
 /**
@@ -236,7 +236,7 @@ export const jsonSerde: Serde<never> = {
   deserialize: (bytes) => JSON.parse(bytes.toString('utf8')) as never,
 };
 
-/** A key-value store; values go through `serde` (JSON by default) on every put. */
+/** Declares a key-value store; values go through `serde` (JSON by default) on every put. */
 export function keyValueStore<V>(serde: Serde<V> = jsonSerde as Serde<V>): StoreDefinition<V> {
   return { serde };
 }

@@ -24,7 +24,7 @@ export const ORIGIN_HEADERS = Object.freeze({
 });
 
 /**
- * What the runtime does with records of a topic:
+ * Role of a consumed topic:
  * - input: an input consumed as it is;
  * - repartition-source: an input that is re-keyed and forwarded;
  * - repartition: the internal topic a re-keyed input is consumed from.
@@ -75,7 +75,7 @@ export interface PlanOptions {
 /**
  * Checks the definition against the cluster's partition counts and returns the
  * plan of topics, tasks and stores. Throws TopologyError naming the topic at
- * fault. `partitionCounts` holds every existing topic the processor touches.
+ * fault. `partitionCounts` contains every existing topic the processor uses.
  */
 export function planTopology(
   someDefinition: SomeProcessorDefinition,
@@ -250,7 +250,7 @@ export function joinKeyText(key: unknown): string | null {
 }
 
 /**
- * The record the re-keying stage writes for one decoded input record: the
+ * Builds the record the re-keying stage writes for one decoded input record: the
  * original value bytes and headers, keyed by the join key, with headers naming
  * the source record. Throws RecordRejectedError when the value has no join key.
  */

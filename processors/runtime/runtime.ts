@@ -24,6 +24,7 @@ import { coPartitionedAssigner } from './assigner.ts';
 import type { RuntimeConfig } from './config.ts';
 import { RuntimeError } from './errors.ts';
 import { PartitionReader } from './partition-reader.ts';
+import { installReadCommittedFix } from './read-committed.ts';
 import type { AnyProcessorDefinition, SomeProcessorDefinition } from './processor.ts';
 import { planTopology } from './repartition.ts';
 import type { TopologyPlan } from './repartition.ts';
@@ -84,9 +85,11 @@ export class ProcessorRuntime extends EventEmitter<RuntimeEvents> {
   private crashed: unknown;
   private tickTimer: NodeJS.Timeout | undefined;
   private lastFetchAt = Date.now();
+  private adminQueue: Promise<unknown> = Promise.resolve();
 
   constructor(definition: SomeProcessorDefinition, options: RuntimeOptions) {
     super();
+    installReadCommittedFix();
     // Handlers are typed per processor; the runtime treats them uniformly.
     this.definition = definition as unknown as AnyProcessorDefinition;
     this.config = options.config;
@@ -115,7 +118,7 @@ export class ProcessorRuntime extends EventEmitter<RuntimeEvents> {
     return [...this.tasks.keys()].sort((a, b) => a - b);
   }
 
-  /** A copy of one store of one task, for inspection and tests. */
+  /** Returns a copy of one store of one task, for inspection and tests. */
   storeSnapshot(task: number, store: string): Map<string, unknown> {
     const owner = this.tasks.get(task);
     if (owner === undefined) {
@@ -212,8 +215,8 @@ export class ProcessorRuntime extends EventEmitter<RuntimeEvents> {
       maxBytesPerPartition: config.fetchMaxBytesPerPartition,
       readUncommitted: false,
       allowAutoTopicCreation: false,
-      // A consumer that kafkajs gives up on ends the process (see main.ts), and
-      // the orchestrator restarts it; a restart in place could hide a crash loop.
+      // A consumer that kafkajs gives up on ends the process (see main.ts), so the
+      // orchestrator restarts it. A restart in place could hide a crash loop.
       retry: { restartOnFailure: async () => false },
     });
     this.consumer = consumer;
@@ -289,7 +292,7 @@ export class ProcessorRuntime extends EventEmitter<RuntimeEvents> {
       definition: this.definition,
       config: this.config,
       kafka: this.kafka!,
-      admin: this.admin!,
+      fetchCommittedOffsets: (topics) => this.fetchCommittedOffsets(topics),
       consumer: this.consumer!,
       reader: this.reader!,
       clock: this.clock,
@@ -306,6 +309,22 @@ export class ProcessorRuntime extends EventEmitter<RuntimeEvents> {
     });
     this.tasks.set(id, task);
     task.start(this.closingTasks.get(id));
+  }
+
+  /**
+   * Committed offsets of the group. Calls run one at a time: kafkajs 2.2.4 opens
+   * (and leaks) a socket per request that arrives while a connection is still
+   * connecting, which concurrent task initializations would otherwise do.
+   */
+  private fetchCommittedOffsets(topics: readonly string[]): Promise<Map<string, Map<number, string>>> {
+    const result = this.adminQueue.then(async () => {
+      const response = await this.admin!.fetchOffsets({ groupId: this.config.applicationId, topics: [...topics] });
+      return new Map(
+        response.map((entry) => [entry.topic, new Map(entry.partitions.map((item) => [item.partition, item.offset]))]),
+      );
+    });
+    this.adminQueue = result.catch(() => undefined);
+    return result;
   }
 
   private dropTask(id: number, reason: string): Promise<void> {
@@ -329,9 +348,9 @@ export class ProcessorRuntime extends EventEmitter<RuntimeEvents> {
   }
 
   /**
-   * Another instance fenced this task. Its partitions pause until the group says
-   * who owns them; if they are still ours after a session timeout, the task is
-   * started again (which fences the other instance in turn).
+   * Handles a task that another instance fenced. Its partitions pause until the
+   * next assignment. If they are still assigned here after a session timeout, the
+   * task starts again, which fences the other instance in turn.
    */
   private onTaskFenced(task: Task): void {
     const topics = task.topics;
@@ -378,7 +397,7 @@ export class ProcessorRuntime extends EventEmitter<RuntimeEvents> {
     if (!(await task.whenRunning(payload))) {
       return;
     }
-    // A seek after the fetch (task initialisation) makes this batch stale; the
+    // A seek after the fetch (task initialization) makes this batch stale; the
     // next fetch starts at the committed offset.
     if (payload.isStale() || !payload.isRunning()) {
       return;

@@ -5,7 +5,7 @@
  * Writes change the in-memory map at once and are remembered in an undo log, so
  * a failed record or an aborted transaction can be rolled back. At commit, the
  * latest value of every key written since the last commit goes to the changelog
- * inside the batch's transaction; a deleted key becomes a tombstone.
+ * inside the batch's transaction. A deleted key becomes a tombstone.
  */
 import type { Logger } from 'pino';
 
@@ -171,7 +171,7 @@ export class TaskStores {
     keys.add(key);
   }
 
-  /** A point to roll back to; writes after it can be undone with rollbackTo. */
+  /** Returns a point to roll back to: rollbackTo undoes every write made after it. */
   savepoint(): number {
     return this.undoLog.length;
   }
@@ -248,7 +248,7 @@ export interface RestoreOptions {
 
 /**
  * Reloads every store of `stores` from its changelog partition, from the earliest
- * offset to the last stable offset. The caller must have initialised the task's
+ * offset to the last stable offset. The caller must have initialized the task's
  * transactional producer first: that aborts or completes any transaction left
  * open by a previous owner, so the last stable offset is the true end.
  */

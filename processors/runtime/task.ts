@@ -10,16 +10,16 @@
  *                                    ▼          │
  *                                  fenced ──────┘
  *
- * - initializing: fence older owners by initialising the transactional id, read
+ * - initializing: fence older owners by initializing the transactional id, read
  *   the committed offsets, restore the stores; retried with backoff on failure.
  * - running → initializing: a commit's outcome is unknown, so the task re-reads
  *   what was committed instead of guessing.
- * - running → fenced: another instance initialised the same transactional id.
+ * - running → fenced: another instance initialized the same transactional id.
  *
  * Work on one task is serialized by a mutex: one batch or timer round at a time,
  * each in its own transaction.
  */
-import type { Admin, Consumer, Kafka, KafkaMessage } from 'kafkajs';
+import type { Consumer, Kafka, KafkaMessage } from 'kafkajs';
 import type { Logger } from 'pino';
 
 import type { RuntimeConfig } from './config.ts';
@@ -68,7 +68,7 @@ const TRANSITIONS: Readonly<Record<TaskState, readonly TaskState[]>> = {
  */
 const MAX_TIMERS_PER_ROUND = 100_000;
 
-/** What eachBatch hands the task: kafkajs's controls for the batch in flight. */
+/** Controls kafkajs's eachBatch passes for the batch in flight. */
 export interface BatchControl {
   heartbeat(): Promise<void>;
   isRunning(): boolean;
@@ -78,7 +78,10 @@ export interface BatchControl {
 export interface CommittedEvent {
   readonly task: number;
   readonly offsets: readonly OffsetCommit[];
+  /** Input records the transaction covered (0 for a timer round). */
   readonly records: number;
+  /** From the first record processed to the commit, in ms. */
+  readonly durationMs: number;
 }
 
 export interface TaskDependencies {
@@ -89,7 +92,8 @@ export interface TaskDependencies {
   readonly definition: AnyProcessorDefinition;
   readonly config: RuntimeConfig;
   readonly kafka: Kafka;
-  readonly admin: Admin;
+  /** The group's committed offsets of `topics`: topic → partition → offset. */
+  readonly fetchCommittedOffsets: (topics: readonly string[]) => Promise<Map<string, Map<number, string>>>;
   readonly consumer: Consumer;
   readonly reader: PartitionReader;
   readonly clock: Clock;
@@ -165,8 +169,9 @@ export class Task {
   private stateWaiters: (() => void)[] = [];
   private closeRequested = false;
   private closePromise: Promise<void> | undefined;
-  private initialisedOnce = false;
+  private initializedOnce = false;
   private consecutiveFailures = 0;
+  private lastHeartbeatAt = 0;
 
   constructor(deps: TaskDependencies) {
     this.deps = deps;
@@ -205,7 +210,7 @@ export class Task {
     return this.stateValue;
   }
 
-  /** Next offset to process for `topic`, or undefined before initialisation. */
+  /** Next offset to process for `topic`, or undefined before initialization. */
   position(topic: string): bigint | undefined {
     return this.positions.get(topic);
   }
@@ -214,12 +219,12 @@ export class Task {
     return this.timers?.pending(kind) ?? 0;
   }
 
-  /** A copy of one store's entries, for inspection and tests. */
+  /** Returns a copy of one store's entries, for inspection and tests. */
   snapshot(store: string): Map<string, unknown> {
     return new Map(this.stores.store(store).entries());
   }
 
-  /** Starts initialisation once `after` (the previous owner's close on this instance) settled. */
+  /** Starts initialization once `after` (the previous owner's close on this instance) settled. */
   start(after?: Promise<void>): void {
     void this.runInitLoop(after);
   }
@@ -251,7 +256,7 @@ export class Task {
     await after?.catch(() => undefined);
     for (let attempt = 0; !this.closeRequested; attempt += 1) {
       try {
-        await this.mutex.run(() => this.initialise());
+        await this.mutex.run(() => this.initialize());
         this.consecutiveFailures = 0;
         return;
       } catch (error) {
@@ -263,22 +268,22 @@ export class Task {
           maxDelayMs: this.deps.config.retryMaxDelayMs,
         });
         this.deps.metrics.retries.inc({ reason: 'task-init' });
-        this.log.error({ err: error, attempt: attempt + 1, delayMs }, 'task initialisation failed; retrying');
+        this.log.error({ err: error, attempt: attempt + 1, delayMs }, 'task initialization failed; retrying');
         await sleep(delayMs);
       }
     }
   }
 
   /**
-   * Initialisation, in order:
-   *  1. Initialise the transactional id: older owners are fenced and their open
+   * Initialization, in order:
+   *  1. Initialize the transactional id: older owners are fenced and their open
    *     transaction is aborted or completed.
    *  2. Read the committed offsets, which no older owner can move any more, and
    *     seek the consumer there (the earliest offset for a group with none).
    *  3. Restore the stores from their changelogs, read_committed, to the end.
    *  4. Run the processor's init, once per task.
    */
-  private async initialise(): Promise<void> {
+  private async initialize(): Promise<void> {
     if (this.closeRequested) {
       throw new ProcessingInterruptedError(`task ${this.id} is closing`);
     }
@@ -298,26 +303,25 @@ export class Task {
     }
 
     // Step 4: the processor's init.
-    if (!this.initialisedOnce && this.timers !== undefined && this.deps.definition.init !== undefined) {
+    if (!this.initializedOnce && this.timers !== undefined && this.deps.definition.init !== undefined) {
       await this.deps.definition.init(this.taskContext('init'));
     }
     if (this.closeRequested) {
       throw new ProcessingInterruptedError(`task ${this.id} is closing`);
     }
-    this.initialisedOnce = true;
+    this.initializedOnce = true;
     this.transition('running');
     this.log.info(
-      { durationMs: Math.round(performance.now() - started), positions: Object.fromEntries([...this.positions].map(([t, o]) => [t, o.toString()])) },
+      { durationMs: Math.round(performance.now() - started), positions: Object.fromEntries([...this.positions].map(([topic, offset]) => [topic, offset.toString()])) },
       'task running',
     );
     this.deps.onRunning(this);
   }
 
   private async loadPositions(): Promise<void> {
-    const committed = await this.deps.admin.fetchOffsets({ groupId: this.deps.plan.applicationId, topics: [...this.topics] });
+    const committed = await this.deps.fetchCommittedOffsets(this.topics);
     for (const topic of this.topics) {
-      const entry = committed.find((item) => item.topic === topic)?.partitions.find((item) => item.partition === this.id);
-      let offset = entry?.offset;
+      let offset = committed.get(topic)?.get(this.id);
       if (offset === undefined || BigInt(offset) < 0n) {
         // A group without a committed offset starts at the earliest offset, on purpose:
         // starting at the latest would skip everything already in the topic.
@@ -404,6 +408,12 @@ export class Task {
       }
       // A batch fetched before a seek may start below the position; those records are done.
       const pending = messages.filter((message) => BigInt(message.offset) >= position);
+      if (pending.length === 0 && messages.length > 0) {
+        // The consumer is behind the committed position; move it instead of
+        // fetching the same records again.
+        this.seek(source.topic, position.toString());
+        return;
+      }
       const limit = this.deps.config.transactionMaxRecords;
       for (let start = 0; start < pending.length; start += limit) {
         // Between chunks, stop early when asked to; a chunk already started is
@@ -439,10 +449,11 @@ export class Task {
       this.positions.set(source.topic, BigInt(next));
       control.resolveOffset(last);
 
+      const durationMs = performance.now() - started;
       this.deps.metrics.recordsIn.inc({ topic: source.topic }, chunk.length);
-      this.deps.metrics.batchDuration.observe({ role: source.role }, (performance.now() - started) / 1000);
+      this.deps.metrics.batchDuration.observe({ role: source.role }, durationMs / 1000);
       this.consecutiveFailures = 0;
-      this.deps.onCommitted({ task: this.id, offsets, records: chunk.length });
+      this.deps.onCommitted({ task: this.id, offsets, records: chunk.length, durationMs });
       return true;
     } catch (error) {
       await this.recover(error, [source.topic], control);
@@ -467,13 +478,14 @@ export class Task {
         isRunning: () => !this.deps.isStopping(),
         resolveOffset: () => undefined,
       };
+      const started = performance.now();
       const writes = new PendingWrites();
       const tally: Tally = { skipped: 0, deadLetters: [] };
       try {
         await this.fireWallClockTimers(writes, tally, control);
         if (writes.size > 0 || this.stores.hasPendingChanges()) {
           await this.commit(writes, [], tally);
-          this.deps.onCommitted({ task: this.id, offsets: [], records: 0 });
+          this.deps.onCommitted({ task: this.id, offsets: [], records: 0, durationMs: performance.now() - started });
         }
       } catch (error) {
         await this.recover(error, [], control);
@@ -497,10 +509,9 @@ export class Task {
     for (const { topic, stage } of tally.deadLetters) {
       this.deps.metrics.deadLetters.inc({ topic, stage });
     }
-    for (const topic of offsets.map((entry) => entry.topic)) {
-      if (tally.skipped > 0) {
-        this.deps.metrics.recordsSkipped.inc({ topic }, tally.skipped);
-      }
+    const inputTopic = offsets[0]?.topic;
+    if (inputTopic !== undefined && tally.skipped > 0) {
+      this.deps.metrics.recordsSkipped.inc({ topic: inputTopic }, tally.skipped);
     }
   }
 
@@ -545,7 +556,7 @@ export class Task {
       try {
         await this.producer.init();
       } catch (initError) {
-        this.log.error({ err: initError }, 'producer initialisation failed; initialising the task again');
+        this.log.error({ err: initError }, 'producer initialization failed; initializing the task again');
         this.transition('initializing');
         this.start();
         return;
@@ -600,12 +611,12 @@ export class Task {
       return;
     }
 
-    // Step 2: a joined input must carry its key; a null key says nothing about the join key.
+    // Step 2: a joined input must carry its key, because a null key does not place it by the join key.
     const joinKey = this.deps.definition.joinKey;
     if (joinKey !== undefined && source.role === 'input' && sourceMessage.key === null) {
       const rejection = new RecordRejectedError(
         `record of topic ${source.topic} has a null key, but input "${source.inputName}" declares ` +
-          `keyedBy '${String(source.input.keyedBy)}' and is not re-keyed, so its partition says nothing about ` +
+          `keyedBy '${String(source.input.keyedBy)}' and is not re-keyed, so its partition does not follow ` +
           `its '${joinKey}'; re-key the input with repartition`,
         { topic: source.topic, partition: this.id, offset: message.offset },
       );
@@ -722,7 +733,7 @@ export class Task {
 
   /**
    * Runs a handler inside a savepoint. On failure its store writes and emitted
-   * records are undone; a retriable error runs it again after backoff, any
+   * records are undone. A retriable error runs it again after backoff, and any
    * other error goes to `onFailure` (the dead-letter topic).
    */
   private async runHandler(
@@ -804,7 +815,17 @@ export class Task {
     this.checkInterrupted(control);
   }
 
+  /**
+   * Heartbeats when a quarter of the heartbeat interval has passed since the last
+   * call. kafkajs only sends a heartbeat once the interval has passed anyway; the
+   * gate saves an await per record.
+   */
   private async heartbeat(control: BatchControl): Promise<void> {
+    const now = Date.now();
+    if (now - this.lastHeartbeatAt < this.deps.config.heartbeatIntervalMs / 4) {
+      return;
+    }
+    this.lastHeartbeatAt = now;
     try {
       await control.heartbeat();
     } catch (error) {
@@ -846,7 +867,7 @@ export class Task {
     }
     this.closePromise = this.mutex.run(async () => {
       this.transition('closing');
-      if (this.initialisedOnce && this.timers !== undefined && this.deps.definition.close !== undefined) {
+      if (this.initializedOnce && this.timers !== undefined && this.deps.definition.close !== undefined) {
         try {
           await this.deps.definition.close(this.taskContext('close'));
         } catch (error) {

@@ -28,10 +28,10 @@ export function redactEmails(text: string): string {
   return text.replace(EMAIL, '[email]');
 }
 
-/** Longest key text written to a log line; longer keys are cut. */
+/** Maximum key length written to a log line, in characters; longer keys are cut. */
 const MAX_LOGGED_KEY_CHARS = 200;
 
-/** A record key as log text: UTF-8, emails redacted, cut to a bounded length. */
+/** Formats a record key as log text: UTF-8, emails redacted, cut to a bounded length. */
 export function keyForLog(key: Buffer | string | null | undefined): string | null {
   if (key === null || key === undefined) {
     return null;
@@ -40,7 +40,7 @@ export function keyForLog(key: Buffer | string | null | undefined): string | nul
   return text.length > MAX_LOGGED_KEY_CHARS ? `${text.slice(0, MAX_LOGGED_KEY_CHARS)}…` : text;
 }
 
-/** The fields every record-level log line carries. */
+/** Returns the fields every record-level log line carries. */
 export function recordFields(record: {
   topic: string;
   partition: number;

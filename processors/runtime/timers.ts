@@ -11,7 +11,7 @@
  *   deadline that passed before an event is decided before that event.
  * - A wall-clock timer fires once clock.now() >= deadline + lateness bound. It
  *   lets an idle partition, whose stream time no longer moves, release what it
- *   holds; the bound leaves time for records still in flight (consumer lag).
+ *   keeps. The bound leaves time for records still in flight (consumer lag).
  *
  * Heaps order the timers by deadline. They are an index over the store: entries
  * are checked against the store when taken, and rebuilt after a rollback.

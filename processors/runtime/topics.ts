@@ -53,6 +53,36 @@ export async function ensureTopics(
     })),
   });
   const created = missing.map((spec) => spec.topic);
+  await waitForPartitionLeaders(admin, created, TOPIC_READY_TIMEOUT_MS);
   log.info({ topics: created, replicationFactor: used }, 'topics created');
   return created;
+}
+
+/** Bound on waiting for a new topic's partitions to have leaders in the metadata. */
+const TOPIC_READY_TIMEOUT_MS = 30_000;
+
+/**
+ * Waits until every partition of the topics has a leader. A KRaft broker can
+ * answer a metadata request for a topic it created a moment ago with
+ * UNKNOWN_TOPIC_OR_PARTITION ("This server does not host this topic-partition")
+ * even after createTopics returned with waitForLeaders.
+ */
+async function waitForPartitionLeaders(admin: Admin, topics: readonly string[], timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      const metadata = await admin.fetchTopicMetadata({ topics: [...topics] });
+      if (metadata.topics.every((topic) => topic.partitions.length > 0 && topic.partitions.every((partition) => partition.leader >= 0))) {
+        return;
+      }
+    } catch (error) {
+      if (Date.now() >= deadline) {
+        throw error;
+      }
+    }
+    if (Date.now() >= deadline) {
+      throw new Error(`timed out after ${timeoutMs} ms waiting for partition leaders of ${topics.join(', ')}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
 }

@@ -5,19 +5,19 @@
  * TxnOffsetCommit v0/v1, which carry no consumer group generation or member id,
  * so the broker cannot reject offsets from an instance that lost the partition in
  * a rebalance. The transactional id `<applicationId>-task-<p>` is the same on every
- * instance; whichever instance takes task p initialises that id, which bumps the
- * producer epoch, aborts the old owner's open transaction and makes every later
- * request of the old owner fail with INVALID_PRODUCER_EPOCH. A producer per task
+ * instance. Whichever instance takes task p initializes that id. That bumps the
+ * producer epoch and aborts the old owner's open transaction, and every later
+ * request of the old owner fails with INVALID_PRODUCER_EPOCH. A producer per task
  * also keeps transactions of different tasks from queueing behind each other;
  * transactions of one task are serialized by the task.
  *
  * Commit of one batch, in order:
- *  1. Begin a transaction (the first one on a producer initialises its id).
+ *  1. Begin a transaction (the first one on a producer initializes its id).
  *  2. Send outputs, repartition records, dead letters and changelog records.
  *  3. Send the input offsets (last processed + 1) for the consumer group.
  *  4. Commit.
  * A failure in 1-3 aborts, and the batch is certainly not committed. A failure in
- * 4 leaves the outcome unknown until the id is initialised again, so the task then
+ * 4 leaves the outcome unknown until the id is initialized again, so the task then
  * re-reads its committed offsets and restores its state before going on.
  */
 import kafkajs from 'kafkajs';
@@ -36,7 +36,7 @@ const FENCED_CODES = new Set([47, 90]);
 
 /**
  * Protocol errors worth retrying inside a transaction step. kafkajs does not retry
- * AddOffsetsToTxn, and a broker answers CONCURRENT_TRANSACTIONS (code 51) while
+ * AddOffsetsToTxn, and a broker returns CONCURRENT_TRANSACTIONS (code 51) while
  * the markers of the previous transaction on the same id are still being written.
  */
 const RETRIABLE_STEP_TYPES = new Set([
@@ -100,7 +100,7 @@ export function backoffDelayMs(attempt: number, policy: Pick<RetryPolicy, 'initi
 
 /**
  * Runs `step`, retrying errors that isRetriableStepError accepts with backoff.
- * `onRetry` sees each retry; the last error is rethrown when attempts run out.
+ * `onRetry` is called before each retry; the last error is rethrown when attempts run out.
  */
 export async function retryStep<T>(
   step: () => Promise<T>,
@@ -168,8 +168,12 @@ const SEND_CHUNK_BYTES = 512 * 1024;
 const RECORD_OVERHEAD_BYTES = 70;
 
 function messageSize(message: Message): number {
-  const size = (part: Buffer | string | null | undefined) =>
-    part === null || part === undefined ? 0 : typeof part === 'string' ? Buffer.byteLength(part) : part.length;
+  const size = (part: Buffer | string | null | undefined): number => {
+    if (part === null || part === undefined) {
+      return 0;
+    }
+    return typeof part === 'string' ? Buffer.byteLength(part) : part.length;
+  };
   let headers = 0;
   for (const [name, value] of Object.entries(message.headers ?? {})) {
     headers += name.length + (Array.isArray(value) ? value.reduce((sum, item) => sum + size(item), 0) : size(value));
@@ -220,7 +224,7 @@ export class TaskProducer {
   }
 
   /**
-   * Connects and initialises the transactional id, which fences any older
+   * Connects and initializes the transactional id, which fences any older
    * producer with the same id and aborts its open transaction.
    */
   async init(): Promise<void> {
@@ -236,7 +240,7 @@ export class TaskProducer {
     await producer.connect();
     this.producer = producer;
     try {
-      // kafkajs initialises the producer id lazily in transaction(); an empty
+      // kafkajs initializes the producer id lazily in transaction(); an empty
       // transaction that is aborted at once sends no EndTxn but runs the init.
       const transaction = await retryStep(() => producer.transaction(), this.options.retry, (error, attempt, delayMs) =>
         this.onRetry('init', error, attempt, delayMs),
@@ -246,7 +250,7 @@ export class TaskProducer {
       await this.close();
       throw error;
     }
-    this.log.info('transactional producer initialised');
+    this.log.info('transactional producer initialized');
   }
 
   async close(): Promise<void> {
@@ -264,7 +268,7 @@ export class TaskProducer {
     const producer = this.producer;
     const task = this.options.task;
     if (producer === undefined) {
-      throw new TransactionFailedError(task, 'begin', false, new Error('the task producer is not initialised'));
+      throw new TransactionFailedError(task, 'begin', false, new Error('the task producer is not initialized'));
     }
     this.transactionCount += 1;
     const transactionNumber = this.transactionCount;
@@ -340,15 +344,15 @@ export class TaskProducer {
         throw new TaskFencedError(task, abortError);
       }
       // The transaction may still be open on the broker. Commit was never asked
-      // for, so it cannot commit; initialising the id again aborts it for sure.
-      this.log.warn({ err: abortError }, 'transaction abort failed; the producer will be initialised again');
+      // for, so it cannot commit; initializing the id again aborts it for sure.
+      this.log.warn({ err: abortError }, 'transaction abort failed; the producer will be initialized again');
       await this.close();
     }
     this.options.metrics.transactions.inc({ result: 'aborted' });
     throw new TransactionFailedError(task, step, false, error);
   }
 
-  /** True when the producer must be initialised again before the next commit. */
+  /** True when the producer must be initialized again before the next commit. */
   get needsInit(): boolean {
     return this.producer === undefined;
   }

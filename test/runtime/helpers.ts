@@ -10,6 +10,7 @@ import { pino } from 'pino';
 import type { Logger } from 'pino';
 
 import { parseRuntimeConfig } from '../../processors/runtime/config.ts';
+import { installReadCommittedFix } from '../../processors/runtime/read-committed.ts';
 import type { RuntimeConfig } from '../../processors/runtime/config.ts';
 import { ProcessorRuntime } from '../../processors/runtime/runtime.ts';
 import type { RuntimeOptions } from '../../processors/runtime/runtime.ts';
@@ -45,7 +46,7 @@ export function testEnvironment(applicationId: string, overrides: Record<string,
     CIO_CDC_RETRY_INITIAL_DELAY_MS: '50',
     CIO_CDC_RETRY_MAX_DELAY_MS: '500',
     CIO_CDC_SHUTDOWN_TIMEOUT_MS: '20000',
-    LOG_LEVEL: 'warn',
+    LOG_LEVEL: 'silent',
     ...overrides,
   };
 }
@@ -54,7 +55,7 @@ export function testConfig(applicationId: string, overrides: Record<string, stri
   return parseRuntimeConfig(testEnvironment(applicationId, overrides), { applicationId });
 }
 
-/** A pino logger that keeps every line as an object, for asserting on logs. */
+/** Creates a pino logger that keeps every line as an object, for asserting on logs. */
 export function capturingLogger(level = 'info'): { logger: Logger; lines: Record<string, unknown>[] } {
   const lines: Record<string, unknown>[] = [];
   const stream = new Writable({
@@ -146,6 +147,10 @@ export async function readTopic(
   topic: string,
   options: { expected: number; timeoutMs?: number; readUncommitted?: boolean },
 ): Promise<ReadRecord[]> {
+  // kafkajs's own read_committed filter lets aborted records through when
+  // transactions of several producers interleave. The runtime installs the fix
+  // for its consumers, so a reader downstream gets the same.
+  installReadCommittedFix();
   const kafka = testKafka('runtime-test-reader');
   const admin = kafka.admin();
   const consumer = kafka.consumer({
@@ -173,7 +178,7 @@ export async function readTopic(
         if (records.length < options.expected) {
           return;
         }
-        // Taken once the expected count arrived: admin.fetchTopicOffsets asks for
+        // Taken once the expected count arrived: admin.fetchTopicOffsets requests
         // read_committed end offsets, which no reader can pass.
         ends ??= new Map((await admin.fetchTopicOffsets(topic)).map((entry) => [entry.partition, BigInt(entry.offset)]));
         const done = [...ends].every(([partition, end]) => end === 0n || (positions.get(partition) ?? 0n) >= end);
@@ -267,4 +272,110 @@ export function jsonMessages(count: number, make: (index: number) => { key: stri
       ...(timestamp === undefined ? {} : { timestamp: String(timestamp) }),
     };
   });
+}
+
+/** One record of a partition's log as written, transaction markers included. */
+export interface LogRecord {
+  readonly partition: number;
+  readonly offset: bigint;
+  readonly key: string | null;
+  readonly producerId: string;
+  readonly inTransaction: boolean;
+  /** 'commit' or 'abort' for a transaction marker, null for a data record. */
+  readonly marker: 'commit' | 'abort' | null;
+}
+
+interface RawBatchRecord {
+  readonly offset: string;
+  readonly key: Buffer | null;
+  readonly isControlRecord: boolean;
+  readonly batchContext: { readonly producerId: string; readonly inTransaction: boolean };
+}
+
+/**
+ * Reads every record of `topic` read_uncommitted, markers included, up to the
+ * high watermark taken before reading.
+ */
+export async function readLog(topic: string, timeoutMs = 30_000): Promise<LogRecord[]> {
+  const kafka = testKafka('runtime-test-log-reader');
+  const admin = kafka.admin();
+  await admin.connect();
+  const ends = new Map<number, bigint>();
+  for (const entry of await admin.fetchTopicOffsets(topic)) {
+    ends.set(entry.partition, BigInt(entry.high));
+  }
+  await admin.disconnect();
+
+  const consumer = kafka.consumer({ groupId: uniqueName('runtime-test-log-reader'), readUncommitted: true, maxWaitTimeInMs: 100 });
+  const records: LogRecord[] = [];
+  const positions = new Map<number, bigint>();
+  await consumer.connect();
+  try {
+    await consumer.subscribe({ topics: [topic], fromBeginning: true });
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`timed out after ${timeoutMs} ms reading the log of ${topic}`)), timeoutMs);
+      const check = () => {
+        if ([...ends].every(([partition, end]) => (positions.get(partition) ?? 0n) >= end)) {
+          clearTimeout(timer);
+          resolve();
+        }
+      };
+      consumer.on(consumer.events.END_BATCH_PROCESS, (event) => {
+        positions.set(event.payload.partition, BigInt(event.payload.lastOffset) + 1n);
+        check();
+      });
+      consumer
+        .run({
+          eachBatch: async ({ batch }) => {
+            // messagesWithinOffset is kafkajs's list before control records are dropped.
+            const raw = (batch as unknown as { messagesWithinOffset: RawBatchRecord[] }).messagesWithinOffset;
+            for (const message of raw) {
+              const keyHex = message.key?.toString('hex');
+              records.push({
+                partition: batch.partition,
+                offset: BigInt(message.offset),
+                key: message.isControlRecord || message.key === null ? null : message.key.toString('utf8'),
+                producerId: message.batchContext.producerId,
+                inTransaction: message.batchContext.inTransaction,
+                marker: message.isControlRecord ? (keyHex === '00000000' ? 'abort' : 'commit') : null,
+              });
+            }
+          },
+        })
+        .catch(reject);
+      check();
+    });
+  } finally {
+    await consumer.disconnect();
+  }
+  return records;
+}
+
+/**
+ * The data records a read_committed reader must return, decided from the log
+ * alone: a transactional record counts when the next marker of its producer in
+ * the same partition is a commit. This is independent of the broker's list of
+ * aborted transactions, which the runtime's filter uses.
+ */
+export function committedFromLog(log: readonly LogRecord[]): LogRecord[] {
+  const committed: LogRecord[] = [];
+  const byPartition = new Map<number, LogRecord[]>();
+  for (const record of log) {
+    byPartition.set(record.partition, [...(byPartition.get(record.partition) ?? []), record]);
+  }
+  for (const records of byPartition.values()) {
+    const sorted = [...records].sort((a, b) => Number(a.offset - b.offset));
+    const nextMarker = new Map<string, 'commit' | 'abort'>();
+    const decided: LogRecord[] = [];
+    for (let index = sorted.length - 1; index >= 0; index -= 1) {
+      const record = sorted[index]!;
+      if (record.marker !== null) {
+        nextMarker.set(record.producerId, record.marker);
+      } else if (!record.inTransaction || nextMarker.get(record.producerId) === 'commit') {
+        decided.push(record);
+      }
+    }
+    committed.push(...decided.reverse());
+  }
+  return committed;
 }

@@ -3,9 +3,12 @@ import { randomUUID } from 'node:crypto';
 import { Kafka, logLevel } from 'kafkajs';
 import type { Consumer, KafkaMessage } from 'kafkajs';
 
+import { installReadCommittedFix } from '../../processors/runtime/index.ts';
 import { testStack } from './env.ts';
 
 export function testKafka(clientId = 'cio-cdc-test'): Kafka {
+  // Readers in tests must filter aborted transactions as a Java client would.
+  installReadCommittedFix();
   return new Kafka({ clientId, brokers: testStack.kafkaBrokers, logLevel: logLevel.ERROR });
 }
 

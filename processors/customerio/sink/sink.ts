@@ -22,6 +22,7 @@ import type { Counter, Gauge, Registry } from 'prom-client';
 import { TrackClient, type ItemResult } from '../client.ts';
 import { OutboxRecordError, TrackAuthError, TrackFatalError, TrackRejectedError, ValidationError } from '../errors.ts';
 import { parseOutboxRecord, type OutboxRecord } from '../records.ts';
+import { installReadCommittedFix } from '../../runtime/index.ts';
 import type { SinkConfig } from './config.ts';
 import { SinkProduceError } from './errors.ts';
 
@@ -189,6 +190,9 @@ export class CustomerioSink {
 
   /** Starts the HTTP server, connects, subscribes and starts consuming. */
   async start(): Promise<void> {
+    // kafkajs 2.2.4 lets aborted records through when transactions of several
+    // producers overlap on one partition, and several processors write the outbox.
+    installReadCommittedFix();
     await this.#startHttpServer();
     await this.#producer.connect();
     await this.#consumer.connect();
