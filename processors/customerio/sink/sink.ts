@@ -150,7 +150,8 @@ export class CustomerioSink {
       readUncommitted: false,
       allowAutoTopicCreation: false,
     });
-    this.#producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
+    // The Java client's murmur2 partitioner, as every other writer of these topics uses.
+    this.#producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false, createPartitioner: kafkajs.Partitioners.DefaultPartitioner });
 
     const events = this.#consumer.events;
     this.#consumer.on(events.GROUP_JOIN, (event) => {
