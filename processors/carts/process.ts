@@ -32,6 +32,7 @@ export interface CartsRules {
     readonly status: string;
     readonly currency: string;
     readonly checkoutStartedAt: string;
+    readonly updatedAt: string;
   };
   readonly itemColumns: {
     readonly id: string;
@@ -67,6 +68,7 @@ export function cartsRules(mapping: Mapping, dedupePositions: number): CartsRule
       status: column(carts.columns, 'status', 'status'),
       currency: column(carts.columns, 'currency', 'currency'),
       checkoutStartedAt: column(carts.columns, 'checkoutStartedAt', 'checkout_started_at'),
+      updatedAt: column(carts.columns, 'updatedAt', 'updated_at'),
     },
     itemColumns: {
       id: column(items.columns, 'id', 'id'),
@@ -176,6 +178,7 @@ function cartRowOf(row: Row, rules: CartsRules): CartRow {
     status: textOf(row[columns.status]),
     currency: textOf(row[columns.currency]),
     checkoutStartedAt: secondsOf(row[columns.checkoutStartedAt]),
+    updatedAt: secondsOf(row[columns.updatedAt]),
   };
 }
 
@@ -246,14 +249,21 @@ export function applyChange(
     items = next;
   }
 
+  // The cart row's own change time (the mapped updatedAt column) is the event time when the
+  // application keeps it, as the orders processor uses placed_at: a replay or backfill then
+  // stamps cart events with the shop's time, not the time of the load, and suppression compares
+  // them with orders on one clock. Without that column the commit time is used.
+  const rowChangedAt = isCartRow(event, rules) && event.op !== 'delete' ? row?.updatedAt ?? null : null;
+  const sourceUpdatedAt = rowChangedAt ?? state.pending?.sourceUpdatedAt ?? null;
   const pending: PendingChanges = {
     live: (state.pending?.live ?? false) || live,
     lastTsMs: Math.max(state.pending?.lastTsMs ?? 0, tsMs),
+    sourceUpdatedAt: sourceUpdatedAt === null ? null : Math.max(sourceUpdatedAt, state.pending?.sourceUpdatedAt ?? 0),
     source,
     checkout,
   };
   const recentPositions = [...state.recentPositions, event.position].slice(-rules.dedupePositions);
-  const updatedAt = Math.max(state.updatedAt ?? 0, Math.floor(tsMs / 1000));
+  const updatedAt = pending.sourceUpdatedAt ?? Math.max(state.updatedAt ?? 0, Math.floor(tsMs / 1000));
   return {
     state: { ...state, row, items, closed, inCheckout, pending, recentPositions, updatedAt },
     outcome: 'applied',
@@ -345,7 +355,7 @@ export function flushCart(state: CartState, rules: CartsRules): FlushResult {
   next = { ...next, publishedSnapshot: snapshotJson };
 
   const events: EventRecord[] = [];
-  const timestamp = Math.floor(pending.lastTsMs / 1000);
+  const timestamp = pending.sourceUpdatedAt ?? Math.floor(pending.lastTsMs / 1000);
   const customerId = row.customerId;
   const emitAllowed = pending.live || rules.emitSnapshotEvents;
   const origin = pending.live ? 'live' : 'snapshot';

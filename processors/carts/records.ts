@@ -28,6 +28,8 @@ export interface CartRow {
   readonly status: string | null;
   readonly currency: string | null;
   readonly checkoutStartedAt: number | null;
+  /** The row's updatedAt column in unix seconds; absent in state written before it was kept. */
+  readonly updatedAt?: number | null;
 }
 
 /** A checkout that began since the last flush and waits to be published. */
@@ -43,6 +45,11 @@ export interface PendingChanges {
   readonly live: boolean;
   /** Source commit time of the latest change, ms since the epoch. */
   readonly lastTsMs: number;
+  /**
+   * Latest value of the cart row's updatedAt column in these changes, unix seconds, or null when
+   * the row has no such column or did not change. Preferred over the commit time as event time.
+   */
+  readonly sourceUpdatedAt?: number | null;
   readonly source: OutboxSource;
   readonly checkout: PendingCheckout | null;
 }

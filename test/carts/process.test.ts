@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 
+import { Instant } from '../../processors/debezium/index.ts';
 import type { ChangeEvent } from '../../processors/debezium/index.ts';
 import { DEFAULT_MAPPING_FILE, loadMapping, validateMapping } from '../../processors/mapping/mapping.ts';
 import { parseYaml } from './yaml.ts';
@@ -59,6 +60,24 @@ describe('carts process', () => {
     assert.equal(event.data['item_count'], 3);
     assert.equal(result.snapshot?.cart_total, '35.00');
     assert.equal(result.snapshot?.version, 1);
+  });
+
+  it('stamps events with the cart row updated_at', () => {
+    // A backfill loaded in 2026 of carts changed in 2019: the event time is the shop's time.
+    const loadedAtMs = 1796420856000;
+    const changedAt = Instant.fromEpochMillis(1569888134000);
+    let state = apply(undefined, change('carts', 'create', { ...cartRow(), updated_at: changedAt }, { tsMs: loadedAtMs }));
+    state = apply(state, change('cart_items', 'create', item(1, 'MUG-01', 1, '5.000'), { tsMs: loadedAtMs + 5 }));
+    const result = flushCart(state, rules);
+    assert.equal(result.events.length, 1);
+    assert.equal(result.events[0]!.timestamp, 1569888134);
+    assert.equal(result.events[0]!.data['updated_at'], 1569888134);
+  });
+
+  it('stamps events with the commit time without updated_at', () => {
+    const state = apply(undefined, change('carts', 'create', cartRow(), { tsMs: 1796420856000 }));
+    const withItem = apply(state, change('cart_items', 'create', item(1, 'MUG-01', 1, '5.000'), { tsMs: 1796420856000 }));
+    assert.equal(flushCart(withItem, rules).events[0]!.timestamp, 1796420856);
   });
 
   it('does not emit when only an unrelated column or the price formatting changes', () => {
