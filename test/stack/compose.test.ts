@@ -18,7 +18,7 @@ interface ComposeService {
 }
 
 const repoDir = join(import.meta.dirname, '..', '..');
-const compose = parse(readFileSync(join(repoDir, 'docker-compose.yml'), 'utf8')) as { services: Record<string, ComposeService> };
+const compose = parse(readFileSync(join(repoDir, 'docker-compose.yml'), 'utf8'), { merge: true }) as { services: Record<string, ComposeService> };
 const native = parseStackConfig({});
 
 function service(name: string): ComposeService {
@@ -73,6 +73,15 @@ describe('docker-compose.yml against the native stack', () => {
     }
     assert.equal(fromCompose.config['connector.class'], 'io.debezium.connector.mysql.MySqlConnector');
     assert.equal(fromNative.config['connector.class'], 'io.debezium.connector.mariadb.MariaDbConnector');
+  });
+
+  it('runs every processor and the sink', () => {
+    for (const name of ['orders', 'carts', 'people', 'suppression']) {
+      assert.deepEqual(service(name).command, ['node', 'processors/cli/main.ts', 'run', name]);
+      assert.equal(service(name).environment?.['KAFKA_BROKERS'], service('connector-init').environment?.['CDC_KAFKA_BOOTSTRAP']);
+    }
+    assert.deepEqual(service('sink').command, ['node', 'processors/cli/main.ts', 'sink']);
+    assert.equal(service('sink').environment?.['CIO_TRACK_BASE_URL'], 'http://standin:8089');
   });
 
   it('points Kafka Connect at the compose Kafka and registry', () => {
