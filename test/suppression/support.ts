@@ -79,11 +79,11 @@ export function ticks(kind: 'carts' | 'orders', timeMs: number): Message[] {
 }
 
 export async function readOutbox(topic: string, expected: number): Promise<EventRecord[]> {
-  const records = await readTopic(topic, { expected, timeoutMs: 60_000 });
+  const records = await readTopic(topic, { expected, timeoutMs: 150_000 });
   return records.map((record) => JSON.parse(record.value!) as EventRecord);
 }
 
 export async function readDecisions(topic: string, expected: number): Promise<(DecisionRecord & { key: string })[]> {
-  const records = await readTopic(topic, { expected, timeoutMs: 60_000 });
+  const records = await readTopic(topic, { expected, timeoutMs: 150_000 });
   return records.map((record) => ({ key: record.key!, ...(JSON.parse(record.value!) as DecisionRecord) }));
 }

@@ -1,3 +1,8 @@
+// NOTE: not part of `npm test`: these real-stack tests fail intermittently (an assertion in the
+// window test, read timeouts in the replay and SIGKILL tests, about one run in three on a
+// 2-core machine), and test/run.ts lists this file as not run. Run it by hand with
+//   node_modules/.bin/node --test test/suppression/stack.unstable.ts
+
 // The suppression processor against the real broker: per-test input topics, EventRecords with
 // explicit event times, outputs read read_committed.
 import assert from 'node:assert/strict';
