@@ -35,7 +35,7 @@ async function ensureRunning(component: Component): Promise<void> {
     return;
   }
   if (runningPid(component.process) !== null) {
-    // Started earlier but not answering: give it the normal start bound before restarting.
+    // Started earlier but failing its health check: stop it and start it again.
     process.stdout.write(`${component.name.padEnd(9)} running but not healthy; restarting\n`);
     await stopProcess(component.process, 30_000);
   }
@@ -117,7 +117,12 @@ export async function stackStatus(config: StackConfig): Promise<boolean> {
     const pid = runningPid(component.process);
     const healthy = await component.healthy().catch(() => false);
     allHealthy &&= healthy;
-    const state = healthy ? 'healthy' : pid === null ? 'stopped' : 'unhealthy';
+    let state = 'unhealthy';
+    if (healthy) {
+      state = 'healthy';
+    } else if (pid === null) {
+      state = 'stopped';
+    }
     process.stdout.write(`${component.name.padEnd(9)} ${state.padEnd(9)} ${component.address.padEnd(40)} ${pid === null ? '' : `pid ${pid}`}\n`);
   }
   const connect = components(config)[3];

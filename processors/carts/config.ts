@@ -3,8 +3,12 @@
  * Runtime settings (brokers, application id, timers) are the runtime's own; see
  * processors/runtime/config.ts.
  */
+import { readInteger, readText } from '../runtime/env.ts';
+import type { Environment } from '../runtime/env.ts';
 import { DEFAULT_MAPPING_FILE } from '../mapping/mapping.ts';
 import { CartsConfigError } from './errors.ts';
+
+const invalid = (variable: string, message: string) => new CartsConfigError(variable, message);
 
 export interface CartsConfig {
   /** Mapping file that names the carts and cart_items tables and columns. */
@@ -30,29 +34,14 @@ export const CARTS_CONFIG_KEYS = [
   { variable: 'CIO_CDC_CARTS_DEDUPE_POSITIONS', default: '64', unit: 'count' },
 ] as const;
 
-type Environment = Readonly<Record<string, string | undefined>>;
-
-function text(env: Environment, variable: string, fallback: string): string {
-  const value = env[variable]?.trim();
-  return value === undefined || value === '' ? fallback : value;
-}
-
-function integer(env: Environment, variable: string, fallback: number, min: number): number {
-  const raw = env[variable]?.trim();
-  if (raw === undefined || raw === '') return fallback;
-  if (!/^\d+$/.test(raw) || Number(raw) < min) {
-    throw new CartsConfigError(variable, `must be an integer >= ${min}, got ${JSON.stringify(raw)}`);
-  }
-  return Number(raw);
-}
 
 export function parseCartsConfig(env: Environment): CartsConfig {
   const config: CartsConfig = {
-    mappingFile: text(env, 'CIO_CDC_MAPPING_FILE', DEFAULT_MAPPING_FILE),
-    cartEventsTopic: text(env, 'CIO_CDC_CART_EVENTS_TOPIC', 'cio.cart-events'),
-    cartSnapshotsTopic: text(env, 'CIO_CDC_CART_SNAPSHOTS_TOPIC', 'cio.cart-snapshots'),
-    settleMs: integer(env, 'CIO_CDC_CARTS_SETTLE_MS', 2000, 0),
-    dedupePositionsPerCart: integer(env, 'CIO_CDC_CARTS_DEDUPE_POSITIONS', 64, 1),
+    mappingFile: readText(env, 'CIO_CDC_MAPPING_FILE', DEFAULT_MAPPING_FILE),
+    cartEventsTopic: readText(env, 'CIO_CDC_CART_EVENTS_TOPIC', 'cio.cart-events'),
+    cartSnapshotsTopic: readText(env, 'CIO_CDC_CART_SNAPSHOTS_TOPIC', 'cio.cart-snapshots'),
+    settleMs: readInteger(env, 'CIO_CDC_CARTS_SETTLE_MS', 2000, 0, invalid),
+    dedupePositionsPerCart: readInteger(env, 'CIO_CDC_CARTS_DEDUPE_POSITIONS', 64, 1, invalid),
   };
   if (config.cartEventsTopic === config.cartSnapshotsTopic) {
     throw new CartsConfigError(

@@ -3,8 +3,12 @@
  * Runtime settings (brokers, application id, timers) are the runtime's own; see
  * processors/runtime/config.ts.
  */
+import { readInteger, readText } from '../runtime/env.ts';
+import type { Environment } from '../runtime/env.ts';
 import { DEFAULT_MAPPING_FILE } from '../mapping/mapping.ts';
 import { PeopleConfigError } from './errors.ts';
+
+const invalid = (variable: string, message: string) => new PeopleConfigError(variable, message);
 
 export interface PeopleConfig {
   /** Mapping file that names the customers table, its columns and the event names. */
@@ -27,29 +31,14 @@ export const PEOPLE_CONFIG_KEYS = [
   { variable: 'CIO_CDC_PEOPLE_DEDUPE_POSITIONS', default: '64', unit: 'count' },
 ] as const;
 
-type Environment = Readonly<Record<string, string | undefined>>;
-
-function text(env: Environment, variable: string, fallback: string): string {
-  const value = env[variable]?.trim();
-  return value === undefined || value === '' ? fallback : value;
-}
-
-function integer(env: Environment, variable: string, fallback: number, min: number): number {
-  const raw = env[variable]?.trim();
-  if (raw === undefined || raw === '') return fallback;
-  if (!/^\d+$/.test(raw) || Number(raw) < min) {
-    throw new PeopleConfigError(variable, `must be an integer >= ${min}, got ${JSON.stringify(raw)}`);
-  }
-  return Number(raw);
-}
 
 export function parsePeopleConfig(env: Environment): PeopleConfig {
   const config: PeopleConfig = {
-    mappingFile: text(env, 'CIO_CDC_MAPPING_FILE', DEFAULT_MAPPING_FILE),
-    orderEventsTopic: text(env, 'CIO_CDC_ORDER_EVENTS_TOPIC', 'cio.order-events'),
-    outboxTopic: text(env, 'CIO_CDC_OUTBOX_TOPIC', 'cio.outbox'),
-    seenEventIdsPerCustomer: integer(env, 'CIO_CDC_PEOPLE_SEEN_EVENT_IDS', 1000, 1),
-    dedupePositionsPerCustomer: integer(env, 'CIO_CDC_PEOPLE_DEDUPE_POSITIONS', 64, 1),
+    mappingFile: readText(env, 'CIO_CDC_MAPPING_FILE', DEFAULT_MAPPING_FILE),
+    orderEventsTopic: readText(env, 'CIO_CDC_ORDER_EVENTS_TOPIC', 'cio.order-events'),
+    outboxTopic: readText(env, 'CIO_CDC_OUTBOX_TOPIC', 'cio.outbox'),
+    seenEventIdsPerCustomer: readInteger(env, 'CIO_CDC_PEOPLE_SEEN_EVENT_IDS', 1000, 1, invalid),
+    dedupePositionsPerCustomer: readInteger(env, 'CIO_CDC_PEOPLE_DEDUPE_POSITIONS', 64, 1, invalid),
   };
   if (config.orderEventsTopic === config.outboxTopic) {
     throw new PeopleConfigError(

@@ -4,7 +4,11 @@
  * runtime value read here is the timer lateness bound, which the wall-clock release rule and the
  * held-past-window gauge share with the runtime.
  */
+import { readInteger, readText } from '../runtime/env.ts';
+import type { Environment } from '../runtime/env.ts';
 import { SuppressionConfigError } from './errors.ts';
+
+const invalid = (variable: string, message: string) => new SuppressionConfigError(variable, message);
 
 export interface SuppressionConfig {
   /** Input: cart_updated and checkout_started EventRecords keyed by customer id. */
@@ -49,34 +53,19 @@ export const SUPPRESSION_CONFIG_KEYS = [
   { variable: 'CIO_CDC_TIMER_LATENESS_BOUND_MS', default: '300000', unit: 'ms' },
 ] as const;
 
-type Environment = Readonly<Record<string, string | undefined>>;
-
-function text(env: Environment, variable: string, fallback: string): string {
-  const value = env[variable]?.trim();
-  return value === undefined || value === '' ? fallback : value;
-}
-
-function integer(env: Environment, variable: string, fallback: number, min: number): number {
-  const raw = env[variable]?.trim();
-  if (raw === undefined || raw === '') return fallback;
-  if (!/^\d+$/.test(raw) || !Number.isSafeInteger(Number(raw)) || Number(raw) < min) {
-    throw new SuppressionConfigError(variable, `must be an integer >= ${min}, got ${JSON.stringify(raw)}`);
-  }
-  return Number(raw);
-}
 
 export function parseSuppressionConfig(env: Environment): SuppressionConfig {
-  const windowMs = integer(env, 'SUPPRESSION_WINDOW_MS', 30 * 60_000, 1);
+  const windowMs = readInteger(env, 'SUPPRESSION_WINDOW_MS', 30 * 60_000, 1, invalid);
   const config: SuppressionConfig = {
-    cartEventsTopic: text(env, 'CIO_CDC_CART_EVENTS_TOPIC', 'cio.cart-events'),
-    orderEventsTopic: text(env, 'CIO_CDC_ORDER_EVENTS_TOPIC', 'cio.order-events'),
-    outboxTopic: text(env, 'CIO_CDC_OUTBOX_TOPIC', 'cio.outbox'),
-    decisionsTopic: text(env, 'CIO_CDC_SUPPRESSION_DECISIONS_TOPIC', 'cio.suppression-decisions'),
+    cartEventsTopic: readText(env, 'CIO_CDC_CART_EVENTS_TOPIC', 'cio.cart-events'),
+    orderEventsTopic: readText(env, 'CIO_CDC_ORDER_EVENTS_TOPIC', 'cio.order-events'),
+    outboxTopic: readText(env, 'CIO_CDC_OUTBOX_TOPIC', 'cio.outbox'),
+    decisionsTopic: readText(env, 'CIO_CDC_SUPPRESSION_DECISIONS_TOPIC', 'cio.suppression-decisions'),
     windowMs,
-    quietMs: integer(env, 'SUPPRESSION_QUIET_MS', windowMs, 0),
-    idleInputMs: integer(env, 'SUPPRESSION_IDLE_INPUT_MS', 60_000, 1),
-    latenessBoundMs: integer(env, 'CIO_CDC_TIMER_LATENESS_BOUND_MS', 300_000, 0),
-    ordersPerCustomer: integer(env, 'SUPPRESSION_ORDERS_PER_CUSTOMER', 16, 1),
+    quietMs: readInteger(env, 'SUPPRESSION_QUIET_MS', windowMs, 0, invalid),
+    idleInputMs: readInteger(env, 'SUPPRESSION_IDLE_INPUT_MS', 60_000, 1, invalid),
+    latenessBoundMs: readInteger(env, 'CIO_CDC_TIMER_LATENESS_BOUND_MS', 300_000, 0, invalid),
+    ordersPerCustomer: readInteger(env, 'SUPPRESSION_ORDERS_PER_CUSTOMER', 16, 1, invalid),
     names: Object.freeze({ cartUpdated: 'cart_updated', checkoutStarted: 'checkout_started', orderPlaced: 'order_placed' }),
   };
   if (config.cartEventsTopic === config.orderEventsTopic) {
