@@ -76,7 +76,13 @@ describe('http endpoints', () => {
       const live = await get(port, '/healthz');
       assert.equal(live.status, 200);
 
-      const notReady = await get(port, '/readyz');
+      // start() can return before the group assigns the task, so wait until it shows up.
+      let notReady = await get(port, '/readyz');
+      for (let attempt = 0; attempt < 100 && !notReady.body.includes('initializing'); attempt++) {
+        assert.equal(notReady.status, 503);
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        notReady = await get(port, '/readyz');
+      }
       assert.equal(notReady.status, 503);
       assert.deepEqual((JSON.parse(notReady.body) as { tasks: Record<string, string> }).tasks, { 0: 'initializing' });
 
