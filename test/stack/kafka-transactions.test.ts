@@ -61,8 +61,14 @@ describe('kafka 4 broker with kafkajs transactions', () => {
     await transaction.sendOffsets({ consumerGroupId: groupId, topics: [{ topic, partitions: [{ partition: 0, offset: '42' }] }] });
     await transaction.commit();
 
-    const [committed] = await admin.fetchOffsets({ groupId, topics: [topic] });
-    const partitionZero = committed?.partitions.find((entry) => entry.partition === 0);
-    assert.equal(partitionZero?.offset, '42');
+    // The coordinator applies transactional offsets once the commit markers are written, a
+    // moment after commit() returns, so read until they appear (bounded).
+    let offset: string | undefined;
+    for (let attempt = 0; attempt < 50 && offset !== '42'; attempt++) {
+      if (attempt > 0) await new Promise((resolve) => setTimeout(resolve, 200));
+      const [committed] = await admin.fetchOffsets({ groupId, topics: [topic] });
+      offset = committed?.partitions.find((entry) => entry.partition === 0)?.offset;
+    }
+    assert.equal(offset, '42');
   });
 });
