@@ -44,6 +44,8 @@ export {
   describeKey,
 } from './errors.ts';
 export type { DecodeFailureReason, RecordCoordinates } from './errors.ts';
+export { SourceSchemaTracker } from './schema-changes.ts';
+export type { SchemaChange, SchemaInspection, SchemaStatus, SourceSchemaTrackerOptions } from './schema-changes.ts';
 export { CONFLUENT_MAGIC_BYTE, readConfluentFrame, writeConfluentFrame } from './avro.ts';
 export type { AvroSchemaDefinition, AvroWrapUnions, WriterSchemaLookup } from './avro.ts';
 export { RegistrySchemaLookup } from './registry.ts';

@@ -18,6 +18,13 @@ export interface RegistrySchemaLookupOptions {
   readonly host: string;
   /** Sent as the client id header. @default 'cio-cdc' */
   readonly clientId?: string;
+  /** HTTP basic auth credentials, when the registry requires them. */
+  readonly auth?: { readonly username: string; readonly password: string };
+  /**
+   * Time one registry request may take, in ms. A timed-out request counts as an unreachable
+   * registry, so the caller retries the record. @default 5000
+   */
+  readonly requestTimeoutMs?: number;
   /**
    * Retries of the library's HTTP client for 5xx responses, passed through unchanged.
    * @default the library's: 3 retries, 0.1 s initial, 5 s at most
@@ -38,7 +45,7 @@ export class RegistrySchemaLookup implements WriterSchemaLookup {
   readonly #registry: SchemaRegistry;
   readonly #rawSchemas = new WeakMap<object, AvroSchemaDefinition>();
 
-  constructor({ host, clientId = 'cio-cdc', retry }: RegistrySchemaLookupOptions) {
+  constructor({ host, clientId = 'cio-cdc', auth, requestTimeoutMs = 5000, retry }: RegistrySchemaLookupOptions) {
     const rawSchemas = this.#rawSchemas;
     const keepRawSchema = (schema: unknown, opts: Record<string, unknown>): avsc.Type | undefined => {
       // Parse once without the hook, so nested types are not visited, and remember the raw JSON.
@@ -54,7 +61,15 @@ export class RegistrySchemaLookup implements WriterSchemaLookup {
       return type;
     };
     this.#registry = new SchemaRegistry(
-      { host, clientId, ...(retry === undefined ? {} : { retry }) },
+      {
+        host,
+        clientId,
+        ...(auth === undefined ? {} : { auth: { username: auth.username, password: auth.password } }),
+        ...(retry === undefined ? {} : { retry }),
+        // Without a timeout, a registry that accepts connections and never responds would hold the
+        // record's batch forever. The library retries only 5xx responses, not timeouts.
+        middlewares: [requestTimeout(requestTimeoutMs)],
+      },
       { [SchemaType.AVRO]: { typeHook: keepRawSchema as unknown as avsc.ForSchemaOptions['typeHook'] } },
     );
   }
@@ -72,6 +87,19 @@ export class RegistrySchemaLookup implements WriterSchemaLookup {
     }
     return raw;
   }
+}
+
+/** Middleware of the library's HTTP client (mappersmith), as its constructor accepts it. */
+type RegistryMiddleware = NonNullable<ConstructorParameters<typeof SchemaRegistry>[0]['middlewares']>[number];
+
+/** Creates a middleware that sets the timeout of every registry request. */
+function requestTimeout(timeoutMs: number): RegistryMiddleware {
+  return () => ({
+    async prepareRequest(next) {
+      const request = await next();
+      return request.enhance({ timeout: timeoutMs });
+    },
+  });
 }
 
 /** Maps a failure of the registry client to SchemaNotFoundError, InvalidWriterSchemaError or a retriable error. */

@@ -209,6 +209,37 @@ export function columnHintsOf(mapping: Mapping): ColumnHints {
   return hints;
 }
 
+let requiredRolesByTable: Readonly<Record<string, readonly string[]>> | null = null;
+
+/** Column roles that schemas/mapping.schema.json requires, by table role (for example orders: id, customerId, total, createdAt). */
+function requiredRoles(): Readonly<Record<string, readonly string[]>> {
+  if (requiredRolesByTable === null) {
+    const schema = JSON.parse(readFileSync(MAPPING_SCHEMA_FILE, 'utf8')) as {
+      properties: { tables: { properties: Record<string, { properties: { columns: { required?: string[] } } }> } };
+    };
+    requiredRolesByTable = Object.fromEntries(
+      Object.entries(schema.properties.tables.properties).map(([role, table]) => [role, table.properties.columns.required ?? []]),
+    );
+  }
+  return requiredRolesByTable;
+}
+
+/**
+ * Returns, per `<database>.<table>`, the source columns of the roles the mapping schema requires.
+ * A record without one of them cannot be processed: the column was dropped or renamed, and the
+ * mapping must follow. Optional roles (an order's status, a customer's email) are not included.
+ */
+export function requiredColumnsOf(mapping: Mapping): Readonly<Record<string, readonly string[]>> {
+  const columns: Record<string, string[]> = {};
+  for (const [role, table] of Object.entries(mapping.tables)) {
+    if (table === undefined) continue;
+    const key = `${mapping.source.database}.${table.table}`;
+    const names = (requiredRoles()[role] ?? []).map((columnRole) => table.columns[columnRole]).filter((name) => name !== undefined);
+    columns[key] = [...new Set([...(columns[key] ?? []), ...names])];
+  }
+  return columns;
+}
+
 /** Returns the Debezium topic of a mapped table. */
 export function topicOf(mapping: Mapping, role: TableRole): string {
   const table = mapping.tables[role];
