@@ -337,6 +337,37 @@ describe('TrackClient retries', () => {
     assert.equal(flags.includes('event_before_identify'), false);
   });
 
+  test('never has two requests of one person in flight', async (t) => {
+    // The stand-in stamps arrivals with the real clock, so response times follow from its latency.
+    const latencyMs = 150;
+    const { client, standin } = await setup(t, { apiVersion: 'v1', maxConcurrentRequests: 4 }, { clock: { now: () => Date.now() } });
+    await standin.setFaults({ latencyMs });
+    const people = ['521', '522'];
+    const perPerson = (person: string): OutboxRecord[] => [identify(person), orderPlaced(person, `${person}-1`), orderPlaced(person, `${person}-2`), identify(person, { first_name: 'B' })];
+    const records = [0, 1, 2, 3].flatMap((index) => people.map((person) => perPerson(person)[index]!));
+
+    const report = await client.send(records);
+
+    assert.deepEqual(new Set(statuses(report.results)), new Set(['delivered']));
+    const arrivals = new Map(people.map((person) => [person, [] as { method: string; atMs: number }[]]));
+    for (const call of [...standin.calls()].sort((a, b) => a.sequence - b.sequence)) {
+      const person = /\/customers\/(\d+)/.exec(call.path)?.[1];
+      arrivals.get(person!)?.push({ method: call.method, atMs: call.receivedAtMs });
+    }
+    for (const person of people) {
+      const calls = arrivals.get(person)!;
+      assert.deepEqual(calls.map((call) => call.method), ['PUT', 'POST', 'POST', 'PUT'], `calls of ${person} in input order`);
+      for (let index = 1; index < calls.length; index += 1) {
+        // The earlier request got its response latencyMs after it arrived, at the earliest (1 ms for clock rounding).
+        const gap = calls[index]!.atMs - calls[index - 1]!.atMs;
+        assert.ok(gap >= latencyMs - 1, `request ${index} of ${person} arrived ${gap} ms after the one before, while it was in flight`);
+      }
+    }
+    // Requests of different people do overlap, so the client sends concurrently at all.
+    const overlapping = arrivals.get('521')!.some((a) => arrivals.get('522')!.some((b) => Math.abs(a.atMs - b.atMs) < latencyMs));
+    assert.ok(overlapping, 'requests of 521 and 522 were in flight at the same time');
+  });
+
   test('hands back retriable after the last attempt', async (t) => {
     const { client, standin } = await setup(t, { apiVersion: 'v1', maxConcurrentRequests: 1, retry: { maxAttempts: 3 } });
     await standin.setFaults({ script: [{ status: 503 }, { status: 503 }, { status: 503 }] });

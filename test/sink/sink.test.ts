@@ -348,6 +348,57 @@ describe('customer.io sink', () => {
     assert.deepEqual(successfulCalls(standin), ['PUT /api/v1/customers/801', 'PUT /api/v1/customers/803']);
   });
 
+  test('the backfill guard skips old events and still identifies', async (t) => {
+    const harness = await setup(t, { env: { CIO_BACKFILL_GUARD: 'skip', CIO_MAX_CONCURRENT_REQUESTS: '1' } });
+    const { kafka, admin, topics, standin } = harness;
+    const fresh: EventRecord = { ...orderPlaced('1601', '4002'), timestamp: Math.floor(Date.now() / 1000) - 3600 };
+    // The identify and the first event carry a timestamp of July 2024, far beyond 72 hours.
+    await produce(kafka, topics.outbox, outboxMessages([identify('1601'), orderPlaced('1601', '4001'), fresh]));
+
+    const sink = await startSink(t, harness);
+    await waitFor('offset 3 committed', async () => (await committedOffset(admin, topics.groupId, topics.outbox)) === '3');
+
+    assert.deepEqual(successfulCalls(standin), ['PUT /api/v1/customers/1601', 'POST /api/v1/customers/1601/events']);
+    assert.deepEqual(sentEventIds(standin), [fresh.id]);
+    const log = (await readTopic(kafka, topics.log, 3)).map((message) => JSON.parse(String(message.value)) as DeliveryLogEntry);
+    assert.deepEqual(
+      log.map((entry) => [entry.source.offset, entry.kind, entry.status, entry.reason]),
+      [
+        ['0', 'identify', 'delivered', null],
+        ['1', 'event', 'skipped', 'backfill_horizon_exceeded'],
+        ['2', 'event', 'delivered', null],
+      ],
+    );
+    assert.equal(log[1]?.eventId, deriveEventId(['order_placed', 'order', '4001']));
+    assert.equal(log[1]?.attempts, 0);
+    assert.equal(await topicSize(admin, topics.dlq), '0');
+    const metrics = await httpGet(sink.httpPort, '/metrics');
+    assert.match(metrics.body, /^cio_sink_backfill_events_total\{action="skipped",name="order_placed"\} 1$/m);
+  });
+
+  test('the backfill guard marks old events in their data', async (t) => {
+    const harness = await setup(t, { env: { CIO_BACKFILL_GUARD: 'mark', CIO_BACKFILL_HORIZON_HOURS: '1', CIO_MAX_CONCURRENT_REQUESTS: '1' } });
+    const { kafka, admin, topics, standin } = harness;
+    const nowSeconds = Math.floor(Date.now() / 1000);
+    const old: EventRecord = { ...orderPlaced('1701', '4101'), timestamp: nowSeconds - 2 * 3600 };
+    const fresh: EventRecord = { ...orderPlaced('1701', '4102'), timestamp: nowSeconds - 600 };
+    await produce(kafka, topics.outbox, outboxMessages([old, fresh]));
+
+    const sink = await startSink(t, harness);
+    await waitFor('offset 2 committed', async () => (await committedOffset(admin, topics.groupId, topics.outbox)) === '2');
+
+    const events = new Map((standin.person('1701')?.events ?? []).map((event) => [event.id, event.data]));
+    assert.deepEqual(events.get(old.id), { order_id: '4101', backfill: true });
+    assert.deepEqual(events.get(fresh.id), { order_id: '4102' });
+    const log = (await readTopic(kafka, topics.log, 2)).map((message) => JSON.parse(String(message.value)) as DeliveryLogEntry);
+    assert.deepEqual(
+      log.map((entry) => entry.status),
+      ['delivered', 'delivered'],
+    );
+    const metrics = await httpGet(sink.httpPort, '/metrics');
+    assert.match(metrics.body, /^cio_sink_backfill_events_total\{action="marked",name="order_placed"\} 1$/m);
+  });
+
   test('a 401 stops consumption without moving the committed offset', async (t) => {
     const harness = await setup(t);
     const { kafka, admin, topics, standin } = harness;

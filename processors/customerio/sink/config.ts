@@ -8,8 +8,10 @@
  * skips the records already in the outbox.
  */
 
+import { KAFKA_SECURITY_CONFIG_KEYS, parseKafkaSecurity, type KafkaSecurityConfig } from '../../runtime/index.ts';
 import { parseTrackClientConfig, type Environment, type TrackClientConfig } from '../config.ts';
 import { OUTBOX_TOPIC } from '../records.ts';
+import { BACKFILL_CONFIG_KEYS, parseBackfillGuard, type BackfillGuardConfig } from './backfill.ts';
 import { SinkConfigError } from './errors.ts';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -18,6 +20,8 @@ export type SinkLogLevel = (typeof LOG_LEVELS)[number];
 export interface SinkConfig {
   readonly kafkaBrokers: readonly string[];
   readonly kafkaClientId: string;
+  /** TLS and SASL of the Kafka connection (KAFKA_SSL*, KAFKA_SASL_*), as the processors read them. */
+  readonly kafkaSecurity: KafkaSecurityConfig;
   readonly groupId: string;
   readonly outboxTopic: string;
   readonly deadLetterTopic: string;
@@ -39,6 +43,8 @@ export interface SinkConfig {
   /** Port of /healthz, /readyz and /metrics on 127.0.0.1. 0 picks a free port. */
   readonly httpPort: number;
   readonly logLevel: SinkLogLevel;
+  /** Handling of events older than Customer.io's campaign-trigger window (backfill.ts). */
+  readonly backfillGuard: BackfillGuardConfig;
   readonly track: TrackClientConfig;
 }
 
@@ -46,6 +52,7 @@ export interface SinkConfig {
 export const SINK_CONFIG_KEYS = Object.freeze([
   { variable: 'KAFKA_BROKERS', default: '127.0.0.1:9092', unit: 'host:port list' },
   { variable: 'KAFKA_CLIENT_ID', default: 'cio-cdc-sink', unit: 'text' },
+  ...KAFKA_SECURITY_CONFIG_KEYS,
   { variable: 'SINK_GROUP_ID', default: 'cio-cdc-sink', unit: 'text' },
   { variable: 'SINK_OUTBOX_TOPIC', default: OUTBOX_TOPIC, unit: 'topic' },
   { variable: 'SINK_DLQ_TOPIC', default: `${OUTBOX_TOPIC}.dlq`, unit: 'topic' },
@@ -60,6 +67,7 @@ export const SINK_CONFIG_KEYS = Object.freeze([
   { variable: 'SINK_SHUTDOWN_TIMEOUT_MS', default: '10000', unit: 'ms' },
   { variable: 'SINK_HTTP_PORT', default: '9464', unit: 'port' },
   { variable: 'LOG_LEVEL', default: 'info', unit: LOG_LEVELS.join('|') },
+  ...BACKFILL_CONFIG_KEYS,
 ] as const);
 
 /** Parses the sink settings and the Track client settings from `env`. Throws naming the variable. */
@@ -90,16 +98,12 @@ export function parseSinkConfig(env: Environment): SinkConfig {
   const logLevel = text(env, 'LOG_LEVEL', 'info') as SinkLogLevel;
   if (!LOG_LEVELS.includes(logLevel)) throw new SinkConfigError(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(logLevel)}`, 'LOG_LEVEL');
 
-  const outboxTopic = text(env, 'SINK_OUTBOX_TOPIC', OUTBOX_TOPIC);
-  const deadLetterTopic = text(env, 'SINK_DLQ_TOPIC', `${outboxTopic}.dlq`);
-  const deliveryLogTopic = text(env, 'SINK_DELIVERY_LOG_TOPIC', 'cio.delivery-log');
-  if (deadLetterTopic === outboxTopic || deliveryLogTopic === outboxTopic) {
-    throw new SinkConfigError(`SINK_DLQ_TOPIC and SINK_DELIVERY_LOG_TOPIC must differ from SINK_OUTBOX_TOPIC (${outboxTopic})`, 'SINK_DLQ_TOPIC');
-  }
+  const { outboxTopic, deadLetterTopic, deliveryLogTopic } = parseSinkTopics(env);
 
   const config: SinkConfig = {
     kafkaBrokers: Object.freeze(kafkaBrokers),
     kafkaClientId: text(env, 'KAFKA_CLIENT_ID', 'cio-cdc-sink'),
+    kafkaSecurity: parseKafkaSecurity(env, invalid),
     groupId: text(env, 'SINK_GROUP_ID', 'cio-cdc-sink'),
     outboxTopic,
     deadLetterTopic,
@@ -115,10 +119,26 @@ export function parseSinkConfig(env: Environment): SinkConfig {
     shutdownTimeoutMs: integer(env, 'SINK_SHUTDOWN_TIMEOUT_MS', 10_000, 0),
     httpPort: integer(env, 'SINK_HTTP_PORT', 9464, 0),
     logLevel,
+    backfillGuard: parseBackfillGuard(env, invalid),
     track: parseTrackClientConfig(env),
   };
   if (config.httpPort > 65_535) throw new SinkConfigError(`SINK_HTTP_PORT must be at most 65535, got ${config.httpPort}`, 'SINK_HTTP_PORT');
   return Object.freeze(config);
+}
+
+/** Parses the sink's topic names alone, which need no Customer.io credentials. Throws naming the variable. */
+export function parseSinkTopics(env: Environment): Pick<SinkConfig, 'outboxTopic' | 'deadLetterTopic' | 'deliveryLogTopic'> {
+  const outboxTopic = text(env, 'SINK_OUTBOX_TOPIC', OUTBOX_TOPIC);
+  const deadLetterTopic = text(env, 'SINK_DLQ_TOPIC', `${outboxTopic}.dlq`);
+  const deliveryLogTopic = text(env, 'SINK_DELIVERY_LOG_TOPIC', 'cio.delivery-log');
+  if (deadLetterTopic === outboxTopic || deliveryLogTopic === outboxTopic) {
+    throw new SinkConfigError(`SINK_DLQ_TOPIC and SINK_DELIVERY_LOG_TOPIC must differ from SINK_OUTBOX_TOPIC (${outboxTopic})`, 'SINK_DLQ_TOPIC');
+  }
+  return { outboxTopic, deadLetterTopic, deliveryLogTopic };
+}
+
+function invalid(variable: string, message: string): SinkConfigError {
+  return new SinkConfigError(`${variable} ${message}`, variable);
 }
 
 function text(env: Environment, variable: string, fallback: string): string {

@@ -5,7 +5,8 @@
  *      │
  *      ├─ tombstone ─────────────────────────────────────────────── done (skipped)
  *      ├─ not an outbox record ──► cio.outbox.dlq + cio.delivery-log  done (rejected)
- *      └─ outbox record ──► TrackClient.send
+ *      ├─ event older than the backfill horizon, guard `skip` ──► cio.delivery-log  done (skipped)
+ *      └─ outbox record (an old event marked `"backfill": true` with guard `mark`) ──► TrackClient.send
  *             ├─ delivered ──────────────► cio.delivery-log           done
  *             ├─ rejected  ──► cio.outbox.dlq + cio.delivery-log      done
  *             ├─ retriable ──► wait (heartbeating) or pause the partition, send again
@@ -25,7 +26,7 @@ import { OUTBOX_TOPIC } from '../records.ts';
 export const SINK_TOPOLOGY = Object.freeze({
   name: 'customerio-sink',
   source: { topic: OUTBOX_TOPIC, key: 'customerId', value: 'outbox record (records.ts)' },
-  steps: Object.freeze(['decode', 'send', 'dead-letter', 'delivery-log', 'commit'] as const),
+  steps: Object.freeze(['decode', 'backfill-guard', 'send', 'dead-letter', 'delivery-log', 'commit'] as const),
   sinks: Object.freeze({
     customerio: 'Track API through TrackClient',
     deadLetter: `${OUTBOX_TOPIC}.dlq`,
