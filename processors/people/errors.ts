@@ -52,9 +52,9 @@ export class PersonIdRejectedError extends PeopleError {
   }
 }
 
-/** A record of the order events topic is not an outbox event record. */
-export class OrderEventInvalidError extends PeopleError {
+/** A record of the customer events topic is not an outbox event record. */
+export class CustomerEventInvalidError extends PeopleError {
   constructor(message: string, coordinates: PersonRecordCoordinates, cause?: unknown) {
-    super('ORDER_EVENT_INVALID', message, { ...coordinates, cause });
+    super('CUSTOMER_EVENT_INVALID', message, { ...coordinates, cause });
   }
 }

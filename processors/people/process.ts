@@ -12,6 +12,8 @@
  *   positive or negative; its absolute value is the money returned.
  * - An order event is counted once per event id.
  * - Snapshot reads update state; their identify carries origin 'snapshot'.
+ * - A person counts as identified once an identify went out or the customers row was deleted.
+ *   Until then, events are counted but no identify is built for them (see forward.ts).
  */
 import { Decimal } from 'decimal.js';
 
@@ -156,7 +158,13 @@ export interface PersonResult {
   readonly outcome: 'applied' | 'duplicate' | 'ignored';
 }
 
-function withIdentify(state: PersonState, timestamp: number, origin: RecordOrigin, source: OutboxSource): PersonResult {
+/** Returns true once an identify went out for the person or its row was deleted, so its events can go out at once. */
+export function isIdentified(state: PersonState | undefined): boolean {
+  return state !== undefined && (state.sentAttributes !== null || state.deleted);
+}
+
+/** Builds the identify of `state` when its attributes differ from those last sent. */
+export function withIdentify(state: PersonState, timestamp: number, origin: RecordOrigin, source: OutboxSource): PersonResult {
   if (state.deleted) return { state, identify: null, outcome: 'applied' };
   const attributes = attributesOf(state);
   const json = JSON.stringify(attributes);
@@ -225,6 +233,17 @@ function formatMoney(value: Decimal): string {
 
 /** Applies one order event: order_placed and refund_created change the rollups; others are ignored. */
 export function applyOrderEvent(previous: PersonState | undefined, customerId: string, event: EventRecord, source: OutboxSource, rules: PeopleRules): PersonResult {
+  const counted = countOrderEvent(previous, customerId, event, rules);
+  if (counted.outcome !== 'applied') return counted;
+  return withIdentify(counted.state, event.timestamp, event.origin ?? 'live', source);
+}
+
+/**
+ * Counts one order event in the rollups without building an identify, for a person whose first
+ * identify has not gone out yet. order_placed and refund_created change the rollups; others are
+ * ignored.
+ */
+export function countOrderEvent(previous: PersonState | undefined, customerId: string, event: EventRecord, rules: PeopleRules): PersonResult {
   const state = previous ?? emptyState(customerId);
   if (state.seenEventIds.includes(event.id)) return { state, identify: null, outcome: 'duplicate' };
   const rollups = state.rollups;
@@ -247,5 +266,10 @@ export function applyOrderEvent(previous: PersonState | undefined, customerId: s
     return { state, identify: null, outcome: 'ignored' };
   }
   const seenEventIds = [...state.seenEventIds, event.id].slice(-rules.seenEventIds);
-  return withIdentify({ ...state, rollups: next, seenEventIds }, event.timestamp, event.origin ?? 'live', source);
+  return { state: { ...state, rollups: next, seenEventIds }, identify: null, outcome: 'applied' };
+}
+
+/** Returns the person's state, or an empty state for a customer nothing was applied to yet. */
+export function personOrEmpty(previous: PersonState | undefined, customerId: string): PersonState {
+  return previous ?? emptyState(customerId);
 }

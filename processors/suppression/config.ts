@@ -15,8 +15,12 @@ export interface SuppressionConfig {
   readonly cartEventsTopic: string;
   /** Input: order and refund EventRecords keyed by customer id, co-partitioned with the cart events. */
   readonly orderEventsTopic: string;
-  /** Output: released cart events and every order event, outbox contract. */
-  readonly outboxTopic: string;
+  /**
+   * Output: released cart events and every order event, outbox contract, keyed by customer id.
+   * The people processor reads it and forwards each event to the outbox after the customer's
+   * identify.
+   */
+  readonly customerEventsTopic: string;
   /** Output: one JSON decision per held, coalesced, released, suppressed or passed event. */
   readonly decisionsTopic: string;
   /** How long a cart event is held (checkout_started) or must stay unchanged (cart_updated). */
@@ -44,7 +48,7 @@ export interface EventNames {
 export const SUPPRESSION_CONFIG_KEYS = [
   { variable: 'CIO_CDC_CART_EVENTS_TOPIC', default: 'cio.cart-events', unit: 'topic' },
   { variable: 'CIO_CDC_ORDER_EVENTS_TOPIC', default: 'cio.order-events', unit: 'topic' },
-  { variable: 'CIO_CDC_OUTBOX_TOPIC', default: 'cio.outbox', unit: 'topic' },
+  { variable: 'CIO_CDC_CUSTOMER_EVENTS_TOPIC', default: 'cio.customer-events', unit: 'topic' },
   { variable: 'CIO_CDC_SUPPRESSION_DECISIONS_TOPIC', default: 'cio.suppression-decisions', unit: 'topic' },
   { variable: 'SUPPRESSION_WINDOW_MS', default: '1800000', unit: 'ms' },
   { variable: 'SUPPRESSION_QUIET_MS', default: '(SUPPRESSION_WINDOW_MS)', unit: 'ms' },
@@ -59,7 +63,7 @@ export function parseSuppressionConfig(env: Environment): SuppressionConfig {
   const config: SuppressionConfig = {
     cartEventsTopic: readText(env, 'CIO_CDC_CART_EVENTS_TOPIC', 'cio.cart-events'),
     orderEventsTopic: readText(env, 'CIO_CDC_ORDER_EVENTS_TOPIC', 'cio.order-events'),
-    outboxTopic: readText(env, 'CIO_CDC_OUTBOX_TOPIC', 'cio.outbox'),
+    customerEventsTopic: readText(env, 'CIO_CDC_CUSTOMER_EVENTS_TOPIC', 'cio.customer-events'),
     decisionsTopic: readText(env, 'CIO_CDC_SUPPRESSION_DECISIONS_TOPIC', 'cio.suppression-decisions'),
     windowMs,
     quietMs: readInteger(env, 'SUPPRESSION_QUIET_MS', windowMs, 0, invalid),
@@ -74,10 +78,10 @@ export function parseSuppressionConfig(env: Environment): SuppressionConfig {
       `must differ from CIO_CDC_CART_EVENTS_TOPIC (both are ${JSON.stringify(config.cartEventsTopic)})`,
     );
   }
-  if (config.outboxTopic === config.decisionsTopic) {
+  if (config.customerEventsTopic === config.decisionsTopic) {
     throw new SuppressionConfigError(
       'CIO_CDC_SUPPRESSION_DECISIONS_TOPIC',
-      `must differ from CIO_CDC_OUTBOX_TOPIC (both are ${JSON.stringify(config.outboxTopic)})`,
+      `must differ from CIO_CDC_CUSTOMER_EVENTS_TOPIC (both are ${JSON.stringify(config.customerEventsTopic)})`,
     );
   }
   return Object.freeze(config);

@@ -2,7 +2,7 @@
  * Suppression: holds cart events for a window and drops those the customer's order makes moot.
  *
  *   carts  (cio.cart-events,  keyed by customer_id) ──┐
- *                                                     ├─▶ process ──▶ outbox    (cio.outbox)
+ *                                                     ├─▶ process ──▶ events    (cio.customer-events)
  *   orders (cio.order-events, keyed by customer_id) ──┘      │    └─▶ decisions (cio.suppression-decisions)
  *                                                            │
  *                   customers (held events, recent orders) · watermarks (per input) · due
@@ -101,7 +101,7 @@ export function suppressionTopology(config: SuppressionConfig, options: Suppress
 
   type Ctx = ProcessorContext<
     { customers: ReturnType<typeof keyValueStore<CustomerState>>; watermarks: ReturnType<typeof keyValueStore<InputWatermark>>; due: ReturnType<typeof keyValueStore<DueEntry>> },
-    { outbox: ReturnType<typeof output<EventRecord>>; decisions: ReturnType<typeof output<DecisionRecord>> }
+    { events: ReturnType<typeof output<EventRecord>>; decisions: ReturnType<typeof output<DecisionRecord>> }
   >;
 
   function activityOf(ctx: Ctx) {
@@ -138,7 +138,7 @@ export function suppressionTopology(config: SuppressionConfig, options: Suppress
   function applyEffect(ctx: Ctx, customerId: string, effect: Effect): void {
     switch (effect.type) {
       case 'emit':
-        ctx.emit('outbox', { key: customerId, value: effect.record, timestampMs: effect.record.timestamp * 1000 });
+        ctx.emit('events', { key: customerId, value: effect.record, timestampMs: effect.record.timestamp * 1000 });
         return;
       case 'decision':
         ctx.emit('decisions', { key: customerId, value: effect.decision });
@@ -263,7 +263,8 @@ export function suppressionTopology(config: SuppressionConfig, options: Suppress
       due: keyValueStore<DueEntry>(),
     },
     outputs: {
-      outbox: output<EventRecord>(config.outboxTopic),
+      // The people processor forwards these to the outbox after each customer's identify.
+      events: output<EventRecord>(config.customerEventsTopic),
       decisions: output<DecisionRecord>(config.decisionsTopic),
     },
     init(ctx) {

@@ -2,64 +2,15 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 
 import type { EventRecord } from '../../processors/customerio/records.ts';
-import { DebeziumDecoder } from '../../processors/debezium/index.ts';
-import type { ChangeEvent } from '../../processors/debezium/index.ts';
-import { DEFAULT_MAPPING_FILE, columnHintsOf, loadMapping, validateMapping } from '../../processors/mapping/mapping.ts';
+import { loadMapping } from '../../processors/mapping/mapping.ts';
 import { PersonIdRejectedError } from '../../processors/people/errors.ts';
 import { applyCustomerChange, applyOrderEvent, booleanOf, checkPersonId, peopleRules } from '../../processors/people/process.ts';
 import type { PersonState } from '../../processors/people/records.ts';
-import { parseYaml } from '../carts/yaml.ts';
+import { decodeCustomer } from './support.ts';
 
 const mapping = loadMapping();
 const rules = peopleRules(mapping, { seenEventIds: 100, dedupePositions: 16 });
 const source = { topic: 't', partition: 0, offset: '0' };
-
-/** A customers change with created_at as Debezium writes DATETIME(6): epoch micros of the wall clock read as UTC. */
-function customerEnvelope(op: 'c' | 'u' | 'r', after: Record<string, unknown>, pos: number): Buffer {
-  const field = (name: string, type: string, extra: Record<string, unknown> = {}) => ({ field: name, type, optional: true, ...extra });
-  const value = {
-    type: 'struct',
-    optional: true,
-    fields: [
-      field('id', 'int64'),
-      field('email', 'string'),
-      field('first_name', 'string'),
-      field('sms_opt_in', 'int16'),
-      field('created_at', 'int64', { name: 'io.debezium.time.MicroTimestamp', version: 1 }),
-    ],
-  };
-  const schema = {
-    type: 'struct',
-    fields: [
-      { ...value, field: 'before' },
-      { ...value, field: 'after' },
-      {
-        field: 'source',
-        type: 'struct',
-        optional: false,
-        fields: [field('db', 'string'), field('table', 'string'), field('ts_ms', 'int64'), field('snapshot', 'string'), field('file', 'string'), field('pos', 'int64'), field('row', 'int32')],
-      },
-      field('op', 'string'),
-      field('ts_ms', 'int64'),
-    ],
-  };
-  const payload = {
-    before: null,
-    after,
-    source: { db: 'shop', table: 'customers', ts_ms: 1721050200000, snapshot: op === 'r' ? 'true' : 'false', file: 'mysql-bin.000003', pos, row: 0 },
-    op,
-    ts_ms: 1721050200412,
-  };
-  return Buffer.from(JSON.stringify({ schema, payload }));
-}
-
-async function decodeCustomer(zone: string, op: 'c' | 'u' | 'r', after: Record<string, unknown>, pos = 100): Promise<ChangeEvent> {
-  const zoned = validateMapping({ ...parseYaml(DEFAULT_MAPPING_FILE), datetimeZone: zone });
-  const decoder = new DebeziumDecoder({ valueFormat: 'json', datetimeZone: zone, columnHints: columnHintsOf(zoned) });
-  const decoded = await decoder.decode({ topic: 'shop.shop.customers', partition: 0, offset: String(pos), key: null, value: customerEnvelope(op, after, pos) });
-  assert.equal(decoded.kind, 'change');
-  return decoded as ChangeEvent;
-}
 
 function orderPlaced(id: string, total: number, createdAt: number, category: string): EventRecord {
   return {

@@ -1,5 +1,5 @@
-// Real stack: customers rows into MariaDB and order events produced by the test → the people
-// processor in-process → identify records read back read_committed.
+// Real stack: customers rows into MariaDB and customer events produced by the test → the people
+// processor in-process → identify records and forwarded events read back read_committed.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -7,7 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Pool } from 'mysql2/promise';
 
 import { deriveEventId } from '../../processors/customerio/event-id.ts';
-import type { EventRecord, IdentifyRecord } from '../../processors/customerio/records.ts';
+import type { EventRecord, IdentifyRecord, OutboxRecord } from '../../processors/customerio/records.ts';
 import { loadMapping } from '../../processors/mapping/mapping.ts';
 import { parsePeopleConfig } from '../../processors/people/config.ts';
 import { peopleTopology } from '../../processors/people/topology.ts';
@@ -22,14 +22,15 @@ describe('people processor on the real stack', () => {
   let runtime: ProcessorRuntime | undefined;
   const collector = new Collector();
   const customerId = uniqueId();
-  const orderEventsTopic = uniqueName('test-order-events');
+  const customerEventsTopic = uniqueName('test-customer-events');
   const outboxTopic = uniqueName('test-outbox');
   const applicationId = uniqueName('test-people');
 
-  const identifies = () =>
+  const outboxOf = () =>
     collector.records
       .filter((record) => record.topic === outboxTopic && record.key === customerId)
-      .map((record) => JSON.parse(record.value!) as IdentifyRecord);
+      .map((record) => JSON.parse(record.value!) as OutboxRecord);
+  const identifies = () => outboxOf().filter((record): record is IdentifyRecord => record.kind === 'identify');
 
   const orderEvent = (name: string, identity: string, data: EventRecord['data'], timestamp: number): EventRecord => ({
     kind: 'event',
@@ -40,13 +41,13 @@ describe('people processor on the real stack', () => {
     data,
     origin: 'live',
   });
-  const send = (event: EventRecord) => produce(orderEventsTopic, [{ key: event.customerId, value: JSON.stringify(event) }]);
+  const send = (event: EventRecord) => produce(customerEventsTopic, [{ key: event.customerId, value: JSON.stringify(event) }]);
 
   before(async () => {
     mysql = testMysql();
     await waitForTopics(['shop.shop.customers']);
-    await createTopics([{ topic: orderEventsTopic, partitions: 3 }, { topic: outboxTopic, partitions: 3 }]);
-    const config = parsePeopleConfig({ CIO_CDC_ORDER_EVENTS_TOPIC: orderEventsTopic, CIO_CDC_OUTBOX_TOPIC: outboxTopic });
+    await createTopics([{ topic: customerEventsTopic, partitions: 3 }, { topic: outboxTopic, partitions: 3 }]);
+    const config = parsePeopleConfig({ CIO_CDC_CUSTOMER_EVENTS_TOPIC: customerEventsTopic, CIO_CDC_OUTBOX_TOPIC: outboxTopic });
     runtime = await startRuntime(peopleTopology(config, loadMapping(), applicationId), { config: testConfig(applicationId) });
     await collector.start([outboxTopic]);
   });
@@ -110,6 +111,10 @@ describe('people processor on the real stack', () => {
     assert.equal(identifies()[4]!.attributes['total_orders'], 2);
     assert.equal(identifies()[4]!.attributes['lifetime_value'], 64.85);
     assert.equal(identifies()[4]!.attributes['last_category'], 'mugs');
+
+    // Every event is forwarded, the repeat too, each after the identify its rollups changed.
+    const sequence = outboxOf().map((record) => (record.kind === 'identify' ? 'identify' : record.name));
+    assert.deepEqual(sequence, ['identify', 'identify', 'identify', 'order_placed', 'identify', 'refund_created', 'order_placed', 'identify', 'order_placed']);
   });
 
   it('dead-letters an order event keyed by an email address', async () => {

@@ -16,6 +16,7 @@ export const at = (minutes: number): number => T0 + minutes * MINUTE;
 export interface TestTopics {
   readonly carts: string;
   readonly orders: string;
+  /** The suppression output (CIO_CDC_CUSTOMER_EVENTS_TOPIC), which people forwards to the outbox. */
   readonly outbox: string;
   readonly decisions: string;
 }
@@ -43,7 +44,7 @@ export function suppressionEnv(topics: TestTopics): Record<string, string> {
   return {
     CIO_CDC_CART_EVENTS_TOPIC: topics.carts,
     CIO_CDC_ORDER_EVENTS_TOPIC: topics.orders,
-    CIO_CDC_OUTBOX_TOPIC: topics.outbox,
+    CIO_CDC_CUSTOMER_EVENTS_TOPIC: topics.outbox,
     CIO_CDC_SUPPRESSION_DECISIONS_TOPIC: topics.decisions,
     SUPPRESSION_WINDOW_MS: String(60 * MINUTE),
     // Long enough that no input turns idle during a test: releases follow event time only.
@@ -86,4 +87,27 @@ export async function readOutbox(topic: string, expected: number): Promise<Event
 export async function readDecisions(topic: string, expected: number): Promise<(DecisionRecord & { key: string })[]> {
   const records = await readTopic(topic, { expected, timeoutMs: 150_000 });
   return records.map((record) => ({ key: record.key!, ...(JSON.parse(record.value!) as DecisionRecord) }));
+}
+
+/**
+ * Reads the decision topic until `complete` accepts what is there. Each task commits its own
+ * transactions, so a complete outbox does not mean every task has committed its last decision:
+ * a hold suppressed at release writes a decision and nothing to the outbox.
+ */
+export async function readDecisionsUntil(
+  topic: string,
+  complete: (decisions: (DecisionRecord & { key: string })[]) => boolean,
+  timeoutMs = 150_000,
+): Promise<(DecisionRecord & { key: string })[]> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const decisions = await readDecisions(topic, 0);
+    if (complete(decisions)) {
+      return decisions;
+    }
+    if (Date.now() > deadline) {
+      throw new Error(`timed out after ${timeoutMs} ms reading ${topic}: ${decisions.length} decisions do not yet hold the expected ones`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 500));
+  }
 }
