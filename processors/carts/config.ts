@@ -3,6 +3,8 @@
  * Runtime settings (brokers, application id, timers) are the runtime's own; see
  * processors/runtime/config.ts.
  */
+import { SOURCE_FORMAT_CONFIG_KEYS, parseSourceFormatConfig } from '../debezium/source-format.ts';
+import type { SourceFormatConfig } from '../debezium/source-format.ts';
 import { readInteger, readText } from '../runtime/env.ts';
 import type { Environment } from '../runtime/env.ts';
 import { DEFAULT_MAPPING_FILE } from '../mapping/mapping.ts';
@@ -24,6 +26,8 @@ export interface CartsConfig {
   readonly settleMs: number;
   /** Binlog positions remembered per cart to drop records the connector emits again. */
   readonly dedupePositionsPerCart: number;
+  /** Value format of the Debezium topics, and the schema registry for Avro. */
+  readonly source: SourceFormatConfig;
 }
 
 export const CARTS_CONFIG_KEYS = [
@@ -32,6 +36,7 @@ export const CARTS_CONFIG_KEYS = [
   { variable: 'CIO_CDC_CART_SNAPSHOTS_TOPIC', default: 'cio.cart-snapshots', unit: 'topic' },
   { variable: 'CIO_CDC_CARTS_SETTLE_MS', default: '2000', unit: 'ms' },
   { variable: 'CIO_CDC_CARTS_DEDUPE_POSITIONS', default: '64', unit: 'count' },
+  ...SOURCE_FORMAT_CONFIG_KEYS,
 ] as const;
 
 
@@ -42,6 +47,7 @@ export function parseCartsConfig(env: Environment): CartsConfig {
     cartSnapshotsTopic: readText(env, 'CIO_CDC_CART_SNAPSHOTS_TOPIC', 'cio.cart-snapshots'),
     settleMs: readInteger(env, 'CIO_CDC_CARTS_SETTLE_MS', 2000, 0, invalid),
     dedupePositionsPerCart: readInteger(env, 'CIO_CDC_CARTS_DEDUPE_POSITIONS', 64, 1, invalid),
+    source: parseSourceFormatConfig(env, invalid),
   };
   if (config.cartEventsTopic === config.cartSnapshotsTopic) {
     throw new CartsConfigError(

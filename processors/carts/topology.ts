@@ -16,30 +16,27 @@
  * and the items of one MySQL transaction go out as one cart_updated.
  */
 import type { EventRecord } from '../customerio/records.ts';
-import { DebeziumDecoder } from '../debezium/index.ts';
 import type { ChangeEvent } from '../debezium/index.ts';
+import { createSourceDecoder } from '../debezium/source-format.ts';
+import type { SourceFormatConfig } from '../debezium/source-format.ts';
+import { changeEventDecoder } from '../mapping/change-decoder.ts';
 import { columnHintsOf, topicOf } from '../mapping/mapping.ts';
 import type { Mapping } from '../mapping/mapping.ts';
 import { ORIGIN_HEADERS, defineProcessor, input, keyValueStore, output } from '../runtime/index.ts';
 import type { IHeaders } from 'kafkajs';
-import type { SourceMessage } from '../runtime/index.ts';
+import type { Decoder } from '../runtime/index.ts';
 import type { CartsConfig } from './config.ts';
 import { CartRecordRejectedError } from './errors.ts';
 import { applyChange, cartIdOf, cartsRules, flushCart, sourceOf } from './process.ts';
 import type { CartSnapshot, CartState } from './records.ts';
 
 /**
- * Decodes a Debezium JSON record at the edge. Tombstones and truncates are skipped (null). The
- * key is not decoded: rows carry their ids, and a re-keyed record's key is the plain cart id.
+ * Decodes a Debezium record (JSON or Avro, as set in `source`) at the edge. Tombstones and truncates
+ * are skipped (null). A record missing a column the mapping requires is dead-lettered, and column
+ * changes are logged and counted (see change-decoder.ts).
  */
-export function debeziumChangeDecoder(mapping: Mapping): (message: SourceMessage) => Promise<ChangeEvent | null> {
-  const decoder = new DebeziumDecoder({ valueFormat: 'json', datetimeZone: mapping.datetimeZone, columnHints: columnHintsOf(mapping) });
-  return async (message) => {
-    if (message.value === null) return null;
-    const decoded = await decoder.decode({ ...message, key: null });
-    if (decoded.kind === 'tombstone' || decoded.op === 'truncate') return null;
-    return decoded;
-  };
+export function debeziumChangeDecoder(mapping: Mapping, source: SourceFormatConfig): Decoder<ChangeEvent> {
+  return changeEventDecoder(mapping, createSourceDecoder(source, { datetimeZone: mapping.datetimeZone, columnHints: columnHintsOf(mapping) }));
 }
 
 function header(headers: IHeaders, name: string): string | undefined {
@@ -61,7 +58,7 @@ export function originOf(record: { topic: string; partition: number; offset: str
 
 export function cartsTopology(config: CartsConfig, mapping: Mapping, name = 'carts') {
   const rules = cartsRules(mapping, config.dedupePositionsPerCart);
-  const decode = debeziumChangeDecoder(mapping);
+  const decode = debeziumChangeDecoder(mapping, config.source);
   const eventTime = (event: ChangeEvent) => event.source.tsMs ?? event.tsMs;
 
   return defineProcessor({
