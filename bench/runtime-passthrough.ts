@@ -10,7 +10,6 @@
 // starts when the consumer is created and stops when the group's committed
 // offsets reach the end of every input partition, so it includes the group
 // join. Prints a table and one JSON line with the machine it ran on.
-import { cpus, totalmem } from 'node:os';
 import { parseArgs } from 'node:util';
 import { randomUUID } from 'node:crypto';
 
@@ -20,6 +19,9 @@ import type { Admin, Kafka as KafkaClient } from 'kafkajs';
 import { passthroughTopology } from '../processors/runtime/examples/passthrough/topology.ts';
 import { parseRuntimeConfig } from '../processors/runtime/config.ts';
 import { ProcessorRuntime } from '../processors/runtime/runtime.ts';
+import { createTopics, machine, summarize, waitUntilCommittedToEnd } from './measure.ts';
+import type { Result } from './measure.ts';
+import { runRawLoop } from './raw-loop.ts';
 
 const { Kafka, Partitioners, logLevel } = kafkajs;
 
@@ -40,49 +42,8 @@ const brokers = args.brokers.split(',');
 const maxRecords = Number(args['max-records']);
 const runId = randomUUID().slice(0, 8);
 
-interface Result {
-  readonly name: string;
-  readonly records: number;
-  readonly seconds: number;
-  readonly recordsPerSecond: number;
-  readonly batches: number;
-  readonly p50BatchMs: number;
-  readonly p99BatchMs: number;
-}
-
-function percentile(sorted: readonly number[], fraction: number): number {
-  if (sorted.length === 0) {
-    return Number.NaN;
-  }
-  return sorted[Math.min(sorted.length - 1, Math.ceil(fraction * sorted.length) - 1)]!;
-}
-
-function summarize(name: string, seconds: number, batchMs: number[]): Result {
-  const sorted = [...batchMs].sort((a, b) => a - b);
-  return {
-    name,
-    records,
-    seconds: Number(seconds.toFixed(2)),
-    recordsPerSecond: Math.round(records / seconds),
-    batches: sorted.length,
-    p50BatchMs: Number(percentile(sorted, 0.5).toFixed(1)),
-    p99BatchMs: Number(percentile(sorted, 0.99).toFixed(1)),
-  };
-}
-
-async function caughtUp(admin: Admin, groupId: string, topic: string, ends: Map<number, string>): Promise<boolean> {
-  const [committed] = await admin.fetchOffsets({ groupId, topics: [topic] });
-  return (committed?.partitions ?? []).every((entry) => entry.offset === ends.get(entry.partition));
-}
-
-async function waitUntilCaughtUp(admin: Admin, groupId: string, topic: string, ends: Map<number, string>): Promise<void> {
-  while (!(await caughtUp(admin, groupId, topic, ends))) {
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
-
 async function prepareInput(kafka: KafkaClient, admin: Admin, topic: string): Promise<Map<number, string>> {
-  await admin.createTopics({ waitForLeaders: true, topics: [{ topic, numPartitions: partitions, replicationFactor: 1 }] });
+  await createTopics(admin, [{ topic, numPartitions: partitions, replicationFactor: 1 }]);
   const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
   await producer.connect();
   const padding = 'x'.repeat(Math.max(0, valueBytes - 40));
@@ -123,65 +84,16 @@ async function runRuntime(admin: Admin, input: string, ends: Map<number, string>
   });
   const started = performance.now();
   await runtime.start();
-  await waitUntilCaughtUp(admin, applicationId, input, ends);
+  await waitUntilCommittedToEnd(admin, applicationId, new Map([[input, ends]]));
   const seconds = (performance.now() - started) / 1000;
   await runtime.stop();
-  return summarize('runtime pass-through (counting store)', seconds, batchMs);
+  return summarize('runtime pass-through (counting store)', records, seconds, batchMs);
 }
 
-/**
- * Runs the baseline: one transactional producer, batches handled one at a time,
- * each batch's records sent to the output and its offsets committed in the same
- * transaction. No state, no changelog, no dead-letter handling.
- */
 async function runRaw(kafka: KafkaClient, admin: Admin, input: string, ends: Map<number, string>): Promise<Result> {
   const groupId = `bench-raw-${runId}`;
-  const output = `${groupId}-out`;
-  await admin.createTopics({ waitForLeaders: true, topics: [{ topic: output, numPartitions: partitions, replicationFactor: 1 }] });
-  const producer = kafka.producer({
-    transactionalId: `${groupId}-producer`,
-    idempotent: true,
-    maxInFlightRequests: 1,
-    createPartitioner: Partitioners.DefaultPartitioner,
-  });
-  const consumer = kafka.consumer({ groupId, readUncommitted: false, maxWaitTimeInMs: 100 });
-  const batchMs: number[] = [];
-
-  const started = performance.now();
-  await producer.connect();
-  await consumer.connect();
-  await consumer.subscribe({ topics: [input], fromBeginning: true });
-  await consumer.run({
-    autoCommit: false,
-    eachBatchAutoResolve: false,
-    eachBatch: async ({ batch, resolveOffset, heartbeat }) => {
-      for (let start = 0; start < batch.messages.length; start += maxRecords) {
-        const chunk = batch.messages.slice(start, start + maxRecords);
-        const chunkStarted = performance.now();
-
-        const transaction = await producer.transaction();
-        try {
-          await transaction.send({ topic: output, messages: chunk.map((message) => ({ key: message.key, value: message.value })), acks: -1 });
-          const next = (BigInt(chunk[chunk.length - 1]!.offset) + 1n).toString();
-          await transaction.sendOffsets({ consumerGroupId: groupId, topics: [{ topic: batch.topic, partitions: [{ partition: batch.partition, offset: next }] }] });
-          await transaction.commit();
-        } catch (error) {
-          await transaction.abort();
-          throw error;
-        }
-
-        resolveOffset(chunk[chunk.length - 1]!.offset);
-        batchMs.push(performance.now() - chunkStarted);
-        await heartbeat();
-      }
-    },
-  });
-  await waitUntilCaughtUp(admin, groupId, input, ends);
-  const seconds = (performance.now() - started) / 1000;
-
-  await consumer.disconnect();
-  await producer.disconnect();
-  return summarize('raw kafkajs transactional loop', seconds, batchMs);
+  const run = await runRawLoop(kafka, admin, { groupId, ends: new Map([[input, ends]]), outputPartitions: partitions, maxRecords, fetchMaxWaitMs: 100 });
+  return summarize('raw kafkajs transactional loop', records, run.seconds, run.batchMs);
 }
 
 async function main(): Promise<void> {
@@ -194,13 +106,7 @@ async function main(): Promise<void> {
     const ends = await prepareInput(kafka, admin, input);
     const results = [await runRaw(kafka, admin, input, ends), await runRuntime(admin, input, ends)];
     console.table(results);
-    const machine = {
-      cpus: cpus().length,
-      cpuModel: cpus()[0]?.model,
-      memoryGiB: Math.round(totalmem() / 2 ** 30),
-      node: process.version,
-    };
-    process.stdout.write(`${JSON.stringify({ bench: 'runtime-passthrough', records, partitions, valueBytes, maxRecords, machine, results })}\n`);
+    process.stdout.write(`${JSON.stringify({ bench: 'runtime-passthrough', records, partitions, valueBytes, maxRecords, machine: machine(), results })}\n`);
   } finally {
     await admin.disconnect();
   }

@@ -110,6 +110,20 @@ export async function stackDown(config: StackConfig, options: { purge: boolean }
   }
 }
 
+/**
+ * Stops one running component (SIGTERM, then SIGKILL after 30 s) and starts it again; resolves
+ * once it is healthy. The others keep running, so clients see the outage of that one server.
+ */
+export async function restartComponent(config: StackConfig, name: string): Promise<void> {
+  const all = components(config);
+  const component = all.find((candidate) => candidate.name === name);
+  if (component === undefined) {
+    throw new StackError(`no stack component is named '${name}'; expected one of ${all.map((candidate) => candidate.name).join(', ')}`);
+  }
+  await stopProcess(component.process, 30_000);
+  await component.start();
+}
+
 /** Prints one line per component; resolves true when all are healthy. */
 export async function stackStatus(config: StackConfig): Promise<boolean> {
   let allHealthy = true;

@@ -1,77 +1,19 @@
 // End to end on the Online Retail slice: `npm run demo -- --online-retail FILE` loads the first
 // rows through MySQL, Debezium, the processors and the sink into a kept stand-in; every person
-// and every order event the stand-in stores is compared with expectations computed here, from
-// the CSV file alone.
+// and every order event the stand-in stores is compared with expectations computed from the CSV
+// file alone (test/support/online-retail-expected.ts).
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 
-import { Decimal } from 'decimal.js';
-import { DateTime } from 'luxon';
-
+import { expectedAttributes, expectedCustomers, expectedOrderPlaced, orderPlacedShape } from '../support/online-retail-expected.ts';
+import type { ExpectedCustomer } from '../support/online-retail-expected.ts';
 import { dataDir, describeRun, freePort, getJson, readCsvRows, requireDataFile, runKeptDemo, standinPeople, stopKeptDemo } from './support.ts';
 import type { DemoRun, StoredPerson } from './support.ts';
 
 const FILE = join(dataDir, 'online_retail_slice/online_retail_slice.csv');
 /** File rows loaded: enough for several customers with many orders, refunds and refund-only customers. */
 const LIMIT_ROWS = 3000;
-const ZONE = 'Europe/London';
-
-interface ExpectedOrder {
-  readonly invoiceNo: string;
-  readonly atSec: number;
-  readonly total: Decimal;
-  readonly lines: number;
-}
-
-interface ExpectedCustomer {
-  readonly customerId: string;
-  readonly createdAtSec: number;
-  readonly orders: ExpectedOrder[];
-  readonly refunds: { invoiceNo: string; amount: Decimal }[];
-}
-
-/** Wall clock of the file's InvoiceDate, read in the shop's zone, as unix seconds. */
-function londonSeconds(text: string): number {
-  const instant = DateTime.fromFormat(text, 'yyyy-MM-dd HH:mm:ss', { zone: ZONE });
-  assert.ok(instant.isValid, `InvoiceDate ${text} is not a date`);
-  return instant.toSeconds();
-}
-
-/** Expectations from the file alone: sales (all-digit invoices) and cancellations (C + digits) of customers. */
-function expectedCustomers(rows: Record<string, string>[]): Map<string, ExpectedCustomer> {
-  const invoices = new Map<string, Record<string, string>[]>();
-  for (const row of rows) {
-    const lines = invoices.get(row['InvoiceNo']!) ?? [];
-    lines.push(row);
-    invoices.set(row['InvoiceNo']!, lines);
-  }
-  const customers = new Map<string, ExpectedCustomer>();
-  for (const [invoiceNo, lines] of invoices) {
-    const sale = /^\d+$/.test(invoiceNo);
-    const refund = /^C\d+$/.test(invoiceNo);
-    const named = lines.filter((line) => line['CustomerID'] !== '');
-    if ((!sale && !refund) || named.length === 0) continue;
-    const customerId = named[0]!['CustomerID']!;
-    const atSec = Math.min(...named.map((line) => londonSeconds(line['InvoiceDate']!)));
-    const customer = customers.get(customerId) ?? { customerId, createdAtSec: atSec, orders: [], refunds: [] };
-    customers.set(customerId, customer);
-    if (sale) {
-      const exact = named.reduce((sum, line) => sum.plus(new Decimal(line['UnitPrice']!).times(line['Quantity']!)), new Decimal(0));
-      customer.orders.push({ invoiceNo, atSec, total: exact.toDecimalPlaces(2, Decimal.ROUND_HALF_UP), lines: named.length });
-    } else {
-      const amount = named.reduce((sum, line) => sum.plus(new Decimal(line['UnitPrice']!).times(line['Quantity']!).abs()), new Decimal(0));
-      customer.refunds.push({ invoiceNo, amount });
-    }
-  }
-  return customers;
-}
-
-function lifetimeValue(customer: ExpectedCustomer): number {
-  const orders = customer.orders.reduce((sum, order) => sum.plus(order.total), new Decimal(0));
-  const refunds = customer.refunds.reduce((sum, refund) => sum.plus(refund.amount), new Decimal(0));
-  return orders.minus(refunds).toNumber();
-}
 
 describe('online retail through the whole pipeline', { timeout: 300_000 }, () => {
   let run: DemoRun;
@@ -123,24 +65,7 @@ describe('online retail through the whole pipeline', { timeout: 300_000 }, () =>
     for (const customer of expected.values()) {
       const { status, body } = await getJson<StoredPerson>(`${run.standinUrl}/_admin/people/${idOf(customer.customerId)}`);
       assert.equal(status, 200, `no person ${idOf(customer.customerId)} (file customer ${customer.customerId})`);
-      const times = customer.orders.map((order) => order.atSec);
-      assert.deepEqual(
-        body.attributes,
-        {
-          email: null,
-          phone: null,
-          first_name: null,
-          last_name: null,
-          created_at: customer.createdAtSec,
-          sms_opt_in: false,
-          total_orders: customer.orders.length,
-          lifetime_value: lifetimeValue(customer),
-          first_order_at: times.length === 0 ? null : Math.min(...times),
-          last_order_at: times.length === 0 ? null : Math.max(...times),
-          last_category: null,
-        },
-        `attributes of file customer ${customer.customerId}`,
-      );
+      assert.deepEqual(body.attributes, expectedAttributes(customer), `attributes of file customer ${customer.customerId}`);
     }
   });
 
@@ -151,19 +76,9 @@ describe('online retail through the whole pipeline', { timeout: 300_000 }, () =>
       assert.ok(person, `no person for file customer ${customer.customerId}`);
       const placed = person.events
         .filter((event) => event.name === 'order_placed')
-        .map((event) => ({
-          orderId: event.data['order_id'],
-          timestamp: event.timestamp,
-          replaced: event.timestampReplaced,
-          total: event.data['order_total'],
-          currency: event.data['currency'],
-          items: Array.isArray(event.data['items']) ? event.data['items'].length : -1,
-        }))
+        .map(orderPlacedShape)
         .sort((a, b) => String(a.orderId).localeCompare(String(b.orderId)));
-      const want = customer.orders
-        .map((order) => ({ orderId: idOf(order.invoiceNo), timestamp: order.atSec, replaced: false, total: order.total.toNumber(), currency: 'GBP', items: order.lines }))
-        .sort((a, b) => a.orderId.localeCompare(b.orderId));
-      assert.deepEqual(placed, want, `order_placed events of file customer ${customer.customerId}`);
+      assert.deepEqual(placed, expectedOrderPlaced(customer, idOf), `order_placed events of file customer ${customer.customerId}`);
     }
   });
 
