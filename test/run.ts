@@ -73,11 +73,6 @@ function testFiles(only: string | undefined): string[] {
   return [only ?? 'test/**/*.test.ts'];
 }
 
-/** Test files kept out of the run because they fail intermittently; each is named in the output. */
-const UNSTABLE_FILES: Readonly<Record<string, string>> = {
-  'test/suppression/stack.unstable.ts': 'real-stack suppression tests fail about one run in three (see the NOTE at its top)',
-};
-
 async function main(argv: string[]): Promise<number> {
   const onlyIndex = argv.indexOf('--only');
   const only = onlyIndex >= 0 ? argv[onlyIndex + 1] : undefined;
@@ -85,9 +80,6 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write('note: ../shared/data is absent; the end-to-end tests that read it will fail and say so\n');
   }
   const chosen = await chooseStack(process.env['CIO_CDC_TEST_STACK'] ?? 'auto');
-  for (const [file, reason] of Object.entries(UNSTABLE_FILES)) {
-    process.stdout.write(`not run: ${file}: ${reason}\n`);
-  }
   const env = { ...process.env, ...(chosen.kind === 'containers' ? chosen.stack.env : nativeStackEnv()) };
   try {
     const child = spawn(

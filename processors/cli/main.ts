@@ -8,7 +8,7 @@ interface Subcommand {
 }
 
 /** Stream processors that `cio-cdc run NAME` starts; each module runs its processor when imported. */
-const PROCESSORS = ['orders', 'carts', 'people', 'suppression'] as const;
+const PROCESSORS = ['orders', 'transactions', 'carts', 'people', 'suppression'] as const;
 
 const RUN_USAGE = `usage: cio-cdc run <processor>
 
@@ -60,6 +60,20 @@ const subcommands: Record<string, Subcommand> = {
     async run(argv) {
       const { runSinkCommand } = await import('../customerio/sink/main.ts');
       return runSinkCommand(argv);
+    },
+  },
+  trace: {
+    summary: "explain what the pipeline recorded about one customer, and why an event did or did not reach Customer.io",
+    async run(argv) {
+      const { runTraceCommand } = await import('../ops/trace-command.ts');
+      return runTraceCommand(argv);
+    },
+  },
+  replay: {
+    summary: "reset a processor's consumer group offsets on its input topics to replay them (--dry-run shows the plan)",
+    async run(argv) {
+      const { runReplayCommand } = await import('../ops/replay-command.ts');
+      return runReplayCommand(argv);
     },
   },
 };

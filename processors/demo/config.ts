@@ -16,6 +16,7 @@
  *   KAFKA_BROKERS       127.0.0.1:9092                     broker of the stack
  *   CIO_CDC_MYSQL_URL   mysql://root@127.0.0.1:3307/shop   source database
  *   CIO_CDC_HOME        ~/.cache/cio-cdc                   the stack's home; pid files go to run/pids
+ *   KAFKA_SSL*, KAFKA_SASL_*  unset                        TLS and SASL of the Kafka connection
  */
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -23,6 +24,8 @@ import { parseArgs } from 'node:util';
 
 import { DEFAULT_MYSQL_URL, parseMysqlUrl } from '../loaders/mysql.ts';
 import type { MysqlTarget } from '../loaders/mysql.ts';
+import { parseKafkaSecurity } from '../runtime/index.ts';
+import type { KafkaSecurityConfig } from '../runtime/index.ts';
 import { DemoUsageError } from './errors.ts';
 
 export type Environment = Readonly<Record<string, string | undefined>>;
@@ -46,6 +49,8 @@ export interface DemoConfig {
   /** How long the stand-in's call count must stay unchanged before the pipeline counts as drained. */
   readonly stableCallsMs: number;
   readonly kafkaBrokers: readonly string[];
+  /** TLS and SASL of the demo's own Kafka client (KAFKA_SSL*, KAFKA_SASL_*); the processors it starts read the same variables. */
+  readonly kafkaSecurity: KafkaSecurityConfig;
   readonly mysqlUrl: string;
   readonly mysql: MysqlTarget;
   /** The stack's home; the demo's pid files go to <home>/run/pids. */
@@ -73,8 +78,8 @@ export function demoUsage(): string {
     '       cio-cdc demo --stop',
     '',
     'Brings the stack up (or reuses a healthy one), starts the Customer.io stand-in, the processors',
-    '(orders, carts, people, suppression) and the sink, writes shop traffic into MySQL, waits until',
-    'every consumer group has caught up and prints what reached the stand-in.',
+    '(orders, transactions, carts, people, suppression) and the sink, writes shop traffic into MySQL,',
+    'waits until every consumer group has caught up and prints what reached the stand-in.',
     '',
     'options:',
     '  --online-retail FILE        load the UCI Online Retail workbook export (CSV) instead of generated traffic',
@@ -92,7 +97,8 @@ export function demoUsage(): string {
     '  -h, --help                  show this help',
     '',
     'environment: KAFKA_BROKERS (127.0.0.1:9092), CIO_CDC_MYSQL_URL (mysql://root@127.0.0.1:3307/shop),',
-    '             CIO_CDC_HOME (~/.cache/cio-cdc)',
+    '             CIO_CDC_HOME (~/.cache/cio-cdc), and the Kafka TLS and SASL variables KAFKA_SSL* and',
+    '             KAFKA_SASL_* (processors/runtime/README.md), which the processors it starts read too',
     '',
   ].join('\n');
 }
@@ -178,6 +184,7 @@ export function parseDemoConfig(argv: readonly string[], env: Environment): Demo
     drainTimeoutMs: wholeNumber('drain-timeout-ms', values['drain-timeout-ms'] as string | undefined, DEMO_DEFAULTS.drainTimeoutMs, 1000),
     stableCallsMs: DEMO_DEFAULTS.stableCallsMs,
     kafkaBrokers: Object.freeze(brokers),
+    kafkaSecurity: parseKafkaSecurity(env, (variable, message) => new DemoUsageError(`${variable} ${message}`)),
     mysqlUrl,
     mysql,
     homeDir,

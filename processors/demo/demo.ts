@@ -27,7 +27,7 @@ import { createConnection } from 'mysql2/promise';
 import { parseDocument } from 'yaml';
 
 import type { CallRecord, Person } from '../standin/store.ts';
-import { installReadCommittedFix } from '../runtime/index.ts';
+import { installReadCommittedFix, kafkaClientSecurity } from '../runtime/index.ts';
 import type { DemoConfig } from './config.ts';
 import { DemoDrainTimeoutError, DemoLoadError, DemoStartError } from './errors.ts';
 import { firstFreeIds, planTraffic, writePlan } from './generator.ts';
@@ -39,8 +39,10 @@ const { Kafka, logLevel } = kafkajs;
 /** Topics between the processors; cio.cart-snapshots is compacted. */
 export const DEMO_TOPICS: readonly { readonly topic: string; readonly compact: boolean }[] = [
   { topic: 'cio.order-events', compact: false },
+  { topic: 'cio.order-transactions', compact: false },
   { topic: 'cio.cart-events', compact: false },
   { topic: 'cio.cart-snapshots', compact: true },
+  { topic: 'cio.customer-events', compact: false },
   { topic: 'cio.outbox', compact: false },
   { topic: 'cio.outbox.dlq', compact: false },
   { topic: 'cio.delivery-log', compact: false },
@@ -50,19 +52,22 @@ const TOPIC_PARTITIONS = 3;
 const DECISIONS_TOPIC = 'cio.suppression-decisions';
 const SINK_DLQ_TOPIC = 'cio.outbox.dlq';
 
-type ChildName = 'standin' | 'orders' | 'carts' | 'people' | 'suppression' | 'sink';
-const RUNTIME_PROCESSORS = ['orders', 'carts', 'people', 'suppression'] as const;
+export type ChildName = 'standin' | (typeof RUNTIME_PROCESSORS)[number] | 'sink';
+/** Stream processors the demo runs with `cio-cdc run NAME`, in start order. It also starts the sink and the stand-in. */
+export const RUNTIME_PROCESSORS = ['orders', 'transactions', 'carts', 'people', 'suppression'] as const;
 
 /** Source topics of each group: pointed at their current end before the run starts. */
 function sourceTopicsOf(name: (typeof RUNTIME_PROCESSORS)[number] | 'sink'): string[] {
   const shop = (table: string) => `shop.shop.${table}`;
   switch (name) {
     case 'orders':
-      return ['orders', 'order_items', 'fulfillments', 'refunds', 'subscriptions'].map(shop);
+      return [...['orders', 'order_items', 'fulfillments', 'refunds', 'subscriptions'].map(shop), 'cio.order-transactions'];
+    case 'transactions':
+      return [shop('orders'), shop('order_items'), 'shop.transaction'];
     case 'carts':
       return ['carts', 'cart_items'].map(shop);
     case 'people':
-      return [shop('customers'), 'cio.order-events'];
+      return [shop('customers'), 'cio.customer-events'];
     case 'suppression':
       return ['cio.cart-events', 'cio.order-events'];
     case 'sink':
@@ -83,6 +88,8 @@ interface RunningChild {
   readonly args: readonly string[];
   readonly env: NodeJS.ProcessEnv;
   starts: number;
+  /** True while restartChild stops and starts it again, so the exit is not taken for a failure. */
+  restarting: boolean;
   readonly logFile: string;
   readonly pidFile: string;
   /** Text the process's command line contains, checked before a pid file is trusted. */
@@ -164,7 +171,7 @@ async function endOffsets(admin: Admin, topic: string, existing: ReadonlySet<str
 }
 
 /** Step 4: commits the current end of each source topic for a group that has no offsets yet. */
-async function pointGroupAtEnd(admin: Admin, groupId: string, topics: readonly string[], existing: ReadonlySet<string>): Promise<void> {
+export async function pointGroupAtEnd(admin: Admin, groupId: string, topics: readonly string[], existing: ReadonlySet<string>): Promise<void> {
   for (const topic of topics) {
     if (!existing.has(topic)) continue;
     const offsets = await admin.fetchTopicOffsets(topic);
@@ -208,7 +215,7 @@ function startChild(name: ChildName, args: string[], env: NodeJS.ProcessEnv, con
   const child = spawnLogged(config, args, env, logFile);
   if (child.pid === undefined) throw new DemoStartError(`could not start ${name}; see ${logFile}`);
   mkdirSync(pidDir(config), { recursive: true });
-  const running: RunningChild = { name, process: child, args, env, starts: 1, logFile, pidFile: join(pidDir(config), `demo-${name}.pid`), marker };
+  const running: RunningChild = { name, process: child, args, env, starts: 1, restarting: false, logFile, pidFile: join(pidDir(config), `demo-${name}.pid`), marker };
   writePidFile(running);
   return running;
 }
@@ -228,16 +235,25 @@ function restartFailedStart(children: readonly RunningChild[], config: DemoConfi
     if (child.process.exitCode === null || child.starts >= MAX_STARTS) continue;
     if (!/runtime failed to start|runtime start failed/.test(tail(child.logFile, 40))) continue;
     io.err.write(`${child.name}: its runtime failed to start (see ${child.logFile}); starting it again\n`);
-    child.process = spawnLogged(config, child.args, child.env, child.logFile);
-    child.starts += 1;
-    writePidFile(child);
+    respawn(child, config);
     restarted = true;
   }
   return restarted;
 }
 
+/** Starts a child again with its arguments and environment, appending to the same log file. */
+function respawn(child: RunningChild, config: DemoConfig): void {
+  child.process = spawnLogged(config, child.args, child.env, child.logFile);
+  child.starts += 1;
+  writePidFile(child);
+}
+
+function hasExited(child: RunningChild): boolean {
+  return child.process.exitCode !== null || child.process.signalCode !== null;
+}
+
 function exitedEarly(children: readonly RunningChild[]): RunningChild | undefined {
-  return children.find((child) => child.process.exitCode !== null || child.process.signalCode !== null);
+  return children.find((child) => !child.restarting && hasExited(child));
 }
 
 function assertAlive(children: readonly RunningChild[]): void {
@@ -261,6 +277,102 @@ async function stopChildren(children: readonly RunningChild[], graceMs: number):
       rmSync(child.pidFile, { force: true });
     }),
   );
+}
+
+/** A child process of a running demo, as hooks see it. */
+export interface DemoChild {
+  readonly name: ChildName;
+  /** Pid of the current process; a restart changes it. */
+  readonly pid: number;
+  readonly logFile: string;
+  /** Processes started for this child so far, the first one included. */
+  readonly starts: number;
+}
+
+/** A child that exited without being asked to and was started again (DemoHooks.supervise). */
+export interface ChildExit {
+  readonly name: ChildName;
+  readonly pid: number;
+  readonly exitCode: number | null;
+  readonly signal: string | null;
+  readonly atMs: number;
+}
+
+/** Handle on a running demo for hooks: its names and addresses, and control over its children. */
+export interface DemoPipeline {
+  readonly runId: string;
+  readonly standinUrl: string;
+  readonly logsDir: string;
+  /** Processors started with `cio-cdc run`, in start order. */
+  readonly processors: readonly (typeof RUNTIME_PROCESSORS)[number][];
+  /** Application id (consumer group, prefix of internal topics) of a processor or the sink. */
+  applicationId(name: ChildName): string;
+  /** Dead-letter topics of the run, each with the offset per partition where the run's records start. */
+  readonly deadLetterTopics: ReadonlyMap<string, ReadonlyMap<number, string>>;
+  children(): DemoChild[];
+  /** Children that exited on their own and were started again, in order. */
+  unplannedExits(): ChildExit[];
+  /**
+   * Sends `signal` to a child, waits until it has exited and starts it again with the same
+   * arguments and environment. SIGKILL simulates a crash, SIGTERM a graceful restart.
+   */
+  restartChild(name: ChildName, signal: 'SIGKILL' | 'SIGTERM'): Promise<DemoChild>;
+}
+
+/** Options and callbacks of runDemo for programs built on the demo, such as bench/full-year.ts. */
+export interface DemoHooks {
+  /**
+   * When true, a child that exits on its own is started again and recorded instead of failing
+   * the run, and a drain poll that fails (broker or stand-in unreachable) is retried until the
+   * drain timeout.
+   */
+  readonly supervise?: boolean;
+  /** Called once every consumer group has joined, before any traffic is written. */
+  onStarted?(pipeline: DemoPipeline): void | Promise<void>;
+  /** Called right before the traffic is written; `idOffset` is the loader's --id-offset, null for generated traffic. */
+  onLoadStarted?(load: { readonly idOffset: bigint | null }): void;
+  /** Extra condition for caught up, checked in the drain loop whenever no group has records left to read. */
+  caughtUp?(): Promise<boolean>;
+  /** Called after the drain and before the summary, while every child still runs. */
+  afterDrain?(pipeline: DemoPipeline): Promise<void>;
+}
+
+/** Unplanned exits after which a supervised child is no longer started again and the run fails. */
+const MAX_UNPLANNED_EXITS = 20;
+/** How long a child gets to exit after SIGTERM in restartChild before it is killed. */
+const RESTART_STOP_GRACE_MS = 45_000;
+
+/** Stops a child with `signal` and starts it again, unless `isStopping()` turned true meanwhile. */
+async function restartChild(child: RunningChild, signal: NodeJS.Signals, config: DemoConfig, isStopping: () => boolean): Promise<void> {
+  child.restarting = true;
+  try {
+    if (!hasExited(child)) {
+      const exited = new Promise<void>((resolve) => child.process.once('exit', () => resolve()));
+      child.process.kill(signal);
+      const timer = setTimeout(() => child.process.kill('SIGKILL'), RESTART_STOP_GRACE_MS);
+      await exited;
+      clearTimeout(timer);
+    }
+    if (!isStopping()) respawn(child, config);
+  } finally {
+    child.restarting = false;
+  }
+}
+
+/** Starts again each child that exited on its own, up to MAX_UNPLANNED_EXITS times per child. */
+function superviseChildren(children: readonly RunningChild[], config: DemoConfig, io: DemoIo, exits: ChildExit[]): void {
+  for (const child of children) {
+    if (child.restarting || !hasExited(child)) continue;
+    if (exits.filter((exit) => exit.name === child.name).length >= MAX_UNPLANNED_EXITS) continue;
+    const { pid, exitCode, signalCode } = child.process;
+    exits.push({ name: child.name, pid: pid ?? 0, exitCode, signal: signalCode, atMs: Date.now() });
+    io.err.write(`${child.name} (pid ${pid}) exited on its own (exit code ${exitCode}, signal ${signalCode}); starting it again, see ${child.logFile}\n`);
+    respawn(child, config);
+  }
+}
+
+function describeChild(child: RunningChild): DemoChild {
+  return { name: child.name, pid: child.process.pid ?? 0, logFile: child.logFile, starts: child.starts };
 }
 
 async function fetchJson<T>(url: string): Promise<T> {
@@ -477,7 +589,7 @@ export async function stopKeptDemo(config: DemoConfig, io: DemoIo): Promise<numb
   return 0;
 }
 
-export async function runDemo(config: DemoConfig, io: DemoIo): Promise<DemoResult> {
+export async function runDemo(config: DemoConfig, io: DemoIo, hooks: DemoHooks = {}): Promise<DemoResult> {
   const startedAtMs = Date.now();
   const runId = runIdNow();
   const runDir = join(config.runsDir, runId);
@@ -488,14 +600,20 @@ export async function runDemo(config: DemoConfig, io: DemoIo): Promise<DemoResul
   // Step 1
   const startedStack = await ensureStack(config, io);
 
-  const kafka = new Kafka({ clientId: `cio-cdc-demo-${runId}`, brokers: [...config.kafkaBrokers], logLevel: logLevel.NOTHING });
+  const kafka = new Kafka({ clientId: `cio-cdc-demo-${runId}`, brokers: [...config.kafkaBrokers], ...kafkaClientSecurity(config.kafkaSecurity), logLevel: logLevel.NOTHING });
   const admin = kafka.admin();
   await admin.connect();
   const children: RunningChild[] = [];
   let keptPids: Record<string, number> = {};
   let succeeded = false;
+  const exits: ChildExit[] = [];
+  let supervisor: NodeJS.Timeout | undefined;
+  // Set once the demo stops its children, so that supervision does not start them again.
+  let stopping = false;
   const onSignal = (signal: NodeJS.Signals) => {
     io.err.write(`demo: ${signal}, stopping the processes it started\n`);
+    stopping = true;
+    clearInterval(supervisor);
     void stopChildren(children, 10_000).finally(() => process.exit(130));
   };
   process.once('SIGINT', onSignal);
@@ -541,6 +659,8 @@ export async function runDemo(config: DemoConfig, io: DemoIo): Promise<DemoResul
       // Inputs that delivered nothing stop holding the watermark back after this long.
       SUPPRESSION_IDLE_INPUT_MS: '5000',
       CIO_CDC_TIMER_LATENESS_BOUND_MS: String(config.timerLatenessBoundMs),
+      // Orders complete as soon as the items of their creating transaction arrived.
+      ORDERS_TRANSACTIONS_TOPIC: 'cio.order-transactions',
     };
     for (const name of RUNTIME_PROCESSORS) {
       children.push(startChild(name, ['run', name], { ...common, CIO_CDC_APPLICATION_ID: appId(name), CIO_CDC_HTTP_PORT: '0' }, config, logsDir));
@@ -560,6 +680,34 @@ export async function runDemo(config: DemoConfig, io: DemoIo): Promise<DemoResul
     );
     io.err.write('processors: every consumer group has joined\n');
 
+    const childNamed = (name: ChildName): RunningChild => {
+      const child = children.find((candidate) => candidate.name === name);
+      if (child === undefined) throw new DemoStartError(`the demo started no child named ${name}`);
+      return child;
+    };
+    const pipeline: DemoPipeline = {
+      runId,
+      standinUrl,
+      logsDir,
+      processors: [...RUNTIME_PROCESSORS],
+      applicationId: appId,
+      deadLetterTopics: new Map([...readFrom].filter(([topic]) => topic !== DECISIONS_TOPIC)),
+      children: () => children.map(describeChild),
+      unplannedExits: () => [...exits],
+      restartChild: async (name, signal) => {
+        if (stopping) throw new DemoStartError(`the demo is stopping its children; ${name} is not started again`);
+        const child = childNamed(name);
+        await restartChild(child, signal, config, () => stopping);
+        return describeChild(child);
+      },
+    };
+    if (hooks.supervise === true) {
+      supervisor = setInterval(() => {
+        if (!stopping) superviseChildren(children, config, io, exits);
+      }, 1_000);
+    }
+    await hooks.onStarted?.(pipeline);
+
     // Step 6
     const connection = await createConnection({ ...config.mysql, supportBigNumbers: true, bigNumberStrings: true });
     let load: Record<string, unknown>;
@@ -570,6 +718,7 @@ export async function runDemo(config: DemoConfig, io: DemoIo): Promise<DemoResul
     try {
       const ids = await firstFreeIds(connection);
       if (config.source.kind === 'generated') {
+        hooks.onLoadStarted?.({ idOffset: null });
         const plan = planTraffic({ seed: config.seed, customers: config.customers, firstIds: ids, cartIdPrefix: `demo-${runId}` });
         io.err.write(`generating: ${plan.actions.length} actions for ${plan.customerIds.length} customers (seed ${config.seed}), customer ids from ${ids.customerId}, order ids from ${ids.orderId}\n`);
         const progress = progressWriter(io);
@@ -586,6 +735,7 @@ export async function runDemo(config: DemoConfig, io: DemoIo): Promise<DemoResul
       } else {
         const offset = [ids.customerId, ids.orderId, ids.refundId].reduce((max, id) => (id > max ? id : max));
         io.err.write(`loading ${config.source.kind} from ${config.source.file} with --id-offset ${offset}\n`);
+        hooks.onLoadStarted?.({ idOffset: offset });
         load = await runLoader(config, config.source.kind, config.source.file, offset, logsDir, io);
         ordersWritten = typeof load['orders'] === 'number' ? load['orders'] : null;
       }
@@ -593,6 +743,12 @@ export async function runDemo(config: DemoConfig, io: DemoIo): Promise<DemoResul
     } finally {
       await connection.end().catch(() => undefined);
     }
+
+    // A supervised child that used up its restarts fails the run like an early exit does.
+    const checkChildren = () => {
+      if (hooks.supervise === true && !stopping) superviseChildren(children, config, io, exits);
+      assertAlive(children);
+    };
 
     // Step 7: caught up = no lag in any group, the stand-in's call count unchanged for a while,
     // and time for the last held cart events to come out (window + lateness bound + a margin).
@@ -604,8 +760,7 @@ export async function runDemo(config: DemoConfig, io: DemoIo): Promise<DemoResul
     let callsStableSinceMs = Date.now();
     let drained = false;
     let positionsBefore = new Map<string, TrackedPosition>();
-    while (Date.now() < deadline) {
-      assertAlive(children);
+    const poll = async () => {
       const topics = await admin.listTopics();
       const highs = new Map<string, Map<number, { high: bigint; low: bigint }>>();
       const lags: { name: string; lag: bigint }[] = [];
@@ -617,8 +772,22 @@ export async function runDemo(config: DemoConfig, io: DemoIo): Promise<DemoResul
         for (const position of tracked) positionsNow.set(position.key, position);
       }
       positionsBefore = positionsNow;
-      const totalLag = lags.reduce((sum, { lag }) => sum + lag, 0n);
       const stats = await fetchJson<{ calls: number }>(`${standinUrl}/_admin/stats`);
+      return { lags, stats };
+    };
+    while (Date.now() < deadline) {
+      checkChildren();
+      let polled: Awaited<ReturnType<typeof poll>>;
+      try {
+        polled = await poll();
+      } catch (err) {
+        if (hooks.supervise !== true) throw err;
+        progress(`draining: a poll failed (${(err as Error).message}); trying again`);
+        await sleep(1_000);
+        continue;
+      }
+      const { lags, stats } = polled;
+      const totalLag = lags.reduce((sum, { lag }) => sum + lag, 0n);
       if (stats.calls !== lastCalls) {
         lastCalls = stats.calls;
         callsStableSinceMs = Date.now();
@@ -628,7 +797,8 @@ export async function runDemo(config: DemoConfig, io: DemoIo): Promise<DemoResul
         `draining: lag ${lags.map(({ name, lag }) => `${name} ${lag}`).join(', ')}; stand-in calls ${stats.calls}` +
           (waitingForRelease > 0 ? `; held cart events due in ${Math.ceil(waitingForRelease / 1000)} s` : ''),
       );
-      if (totalLag === 0n && Date.now() - callsStableSinceMs >= config.stableCallsMs && waitingForRelease === 0) {
+      const caughtUp = totalLag === 0n && (hooks.caughtUp === undefined || (await hooks.caughtUp()));
+      if (caughtUp && Date.now() - callsStableSinceMs >= config.stableCallsMs && waitingForRelease === 0) {
         drained = true;
         break;
       }
@@ -636,6 +806,7 @@ export async function runDemo(config: DemoConfig, io: DemoIo): Promise<DemoResul
     }
     const drainMs = Date.now() - drainStartMs;
     if (!drained) io.err.write(`${new DemoDrainTimeoutError(`the pipeline did not catch up within ${config.drainTimeoutMs} ms; the summary shows what arrived so far`).message}\n`);
+    await hooks.afterDrain?.(pipeline);
 
     // Step 8
     const [{ people }, { calls }] = await Promise.all([
@@ -679,6 +850,8 @@ export async function runDemo(config: DemoConfig, io: DemoIo): Promise<DemoResul
     io.err.write(`demo took ${((Date.now() - startedAtMs) / 1000).toFixed(1)} s\n`);
     return { summary, keptPids };
   } finally {
+    stopping = true;
+    clearInterval(supervisor);
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
     await admin.disconnect().catch(() => undefined);

@@ -174,7 +174,7 @@ export function formatSummary(summary: DemoSummary): string {
     `  ${summary.standinUrl}/_admin/calls    every Track API call`,
     `  ${summary.standinUrl}/_admin/stats    counters`,
     `  logs: ${summary.logsDir}`,
-    '  trace one customer: cio-cdc trace --customer ID (a planned command, not built yet)',
+    '  trace one customer: npm run -s cio-cdc -- trace CUSTOMER_ID   (--json for scripts)',
     '',
   ].join('\n');
 }

@@ -63,6 +63,7 @@ describe('kubernetes manifests', () => {
       'cio-cdc-people',
       'cio-cdc-sink',
       'cio-cdc-suppression',
+      'cio-cdc-transactions',
     ]);
     const budgets = new Set(manifests.filter((manifest) => manifest.kind === 'PodDisruptionBudget').map((budget) => budget.metadata.name));
     for (const deployment of deployments) {
@@ -92,6 +93,27 @@ describe('kubernetes manifests', () => {
     const apiKey = container.env.find((entry) => entry.name === 'CIO_TRACK_API_KEY');
     assert.equal(apiKey?.value, undefined, 'the API key has no literal value');
     assert.deepEqual(apiKey?.valueFrom?.secretKeyRef, { name: 'cio-cdc-customerio', key: 'track-api-key' });
+  });
+
+  it('kafka TLS and SASL come from optional secrets', () => {
+    const manifests = render('deploy/k8s/overlays/example');
+    type Pod = {
+      containers: { envFrom: { secretRef?: { name: string; optional?: boolean } }[]; volumeMounts: { name: string; mountPath: string }[] }[];
+      volumes: { name: string; secret?: { secretName: string; optional?: boolean } }[];
+    };
+    for (const deployment of manifests.filter((manifest) => manifest.kind === 'Deployment')) {
+      const pod = (deployment.spec as { template: { spec: Pod } }).template.spec;
+      const container = pod.containers[0]!;
+      const kafkaSecret = container.envFrom.find((source) => source.secretRef?.name === 'cio-cdc-kafka');
+      assert.equal(kafkaSecret?.secretRef?.optional, true, `${deployment.metadata.name} loads the optional secret cio-cdc-kafka`);
+      const volume = pod.volumes.find((entry) => entry.name === 'kafka-tls');
+      assert.deepEqual(
+        { secretName: volume?.secret?.secretName, optional: volume?.secret?.optional },
+        { secretName: 'cio-cdc-kafka-tls', optional: true },
+        `${deployment.metadata.name} mounts the optional secret cio-cdc-kafka-tls`,
+      );
+      assert.equal(container.volumeMounts.find((mount) => mount.name === 'kafka-tls')?.mountPath, '/etc/cio-cdc-kafka-tls');
+    }
   });
 
   it('validator rejects an invalid deployment', () => {

@@ -76,7 +76,7 @@ describe('docker-compose.yml against the native stack', () => {
   });
 
   it('runs every processor and the sink', () => {
-    for (const name of ['orders', 'carts', 'people', 'suppression']) {
+    for (const name of ['orders', 'transactions', 'carts', 'people', 'suppression']) {
       assert.deepEqual(service(name).command, ['node', 'processors/cli/main.ts', 'run', name]);
       assert.equal(service(name).environment?.['KAFKA_BROKERS'], service('connector-init').environment?.['CDC_KAFKA_BOOTSTRAP']);
     }
