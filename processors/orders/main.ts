@@ -28,7 +28,23 @@ const guestsSkipped = new promClient.Counter({
   registers: [],
 });
 
+const completionWaits = new promClient.Counter({
+  name: 'cio_cdc_orders_completion_waits_total',
+  help: 'Orders whose wall-clock completion found the items input not caught up and waited for it.',
+  registers: [],
+});
+
 await runMain(
-  ordersTopology({ config, mapping, onGuestSkipped: (what) => guestsSkipped.inc({ what }) }),
-  { onReady: (runtime) => runtime.metrics.registry.registerMetric(guestsSkipped) },
+  ordersTopology({
+    config,
+    mapping,
+    onGuestSkipped: (what) => guestsSkipped.inc({ what }),
+    onCompletionWait: () => completionWaits.inc(),
+  }),
+  {
+    onReady: (runtime) => {
+      runtime.metrics.registry.registerMetric(guestsSkipped);
+      runtime.metrics.registry.registerMetric(completionWaits);
+    },
+  },
 );

@@ -15,7 +15,14 @@
  *    for `graceMs` of event time (an event-time timer), and also until the items input
  *    itself has reached that time, so a lagging items partition cannot be overtaken.
  *    A wall-clock timer is the fallback for idle partitions: it fires `graceMs` after
- *    the last change was processed, plus the runtime's lateness bound.
+ *    the last change was processed, plus the runtime's lateness bound, and completes
+ *    the order only once the runtime reports the items input caught up (nothing of it
+ *    left unread, re-keying included). Until then the order waits in the `waiting`
+ *    store, and one timer per task checks again every second.
+ *    With transaction metadata on, an order is complete earlier: as soon as its row and
+ *    every item its creating transaction inserted have arrived, counted by the
+ *    transactions processor. When that transaction inserted no items, the items may
+ *    come in a later transaction, so the grace period decides.
  * 4. order_paid, order_fulfilled and order_canceled are emitted once each, and never
  *    before order_placed: one that happens first waits and follows it.
  * 5. Guest orders (no customer id) are not sent: counted and logged at info.
@@ -28,6 +35,7 @@ import type { ChangeEvent } from '../debezium/envelope.ts';
 import { Instant } from '../debezium/temporal.ts';
 import type { Mapping, TableMapping } from '../mapping/mapping.ts';
 import type { FiredTimer, KeyValueStore, TimerKind, TimerRequest, Timer } from '../runtime/processor.ts';
+import type { OrderTransaction } from '../transactions/records.ts';
 import { OrderRecordError } from './errors.ts';
 import type {
   EventRecord,
@@ -45,7 +53,7 @@ import type {
 
 export type OrdersInputName = 'orders' | 'order_items' | 'fulfillments' | 'refunds' | 'subscriptions';
 
-/** Input names whose event time gates completion (see rule 3). */
+/** Inputs that gate completion (see rule 3): by their event time, and for the wall-clock fallback by being caught up. */
 export const COMPLETION_INPUTS: readonly OrdersInputName[] = ['order_items'];
 
 /** One decoded input record, as the runtime hands it to `process`. */
@@ -60,6 +68,17 @@ export interface OrdersInput {
   readonly eventTimeMs: number;
 }
 
+/** One record of the transactions processor's output, keyed by order id. */
+export interface OrderTransactionInput {
+  readonly input: 'transactions';
+  readonly topic: string;
+  readonly partition: number;
+  readonly offset: string;
+  readonly key: Buffer | null;
+  readonly value: OrderTransaction;
+  readonly eventTimeMs: number;
+}
+
 export interface OrdersStores {
   orders: KeyValueStore<OrderState>;
   refunds: KeyValueStore<RefundSeen>;
@@ -67,6 +86,8 @@ export interface OrdersStores {
   watermarks: KeyValueStore<number>;
   /** Orders whose grace period passed in stream time while the items input was behind: order id → deadline. */
   gated: KeyValueStore<number>;
+  /** Orders whose wall-clock fallback found the items input not caught up: order id → clock time the wait began. */
+  waiting: KeyValueStore<number>;
 }
 
 /** The part of the runtime's ProcessorContext this logic uses. */
@@ -74,6 +95,10 @@ export interface OrdersContext {
   readonly log: Logger;
   readonly streamTimeMs: number | null;
   now(): number;
+  /** How far the clock must pass a wall-clock timer's deadline before it fires. */
+  readonly timerLatenessBoundMs: number;
+  /** Returns whether this task has processed every record of the input that was in Kafka when the lookup ran. */
+  inputCaughtUp(input: OrdersInputName): Promise<boolean>;
   store<K extends keyof OrdersStores>(name: K): OrdersStores[K];
   emit(output: 'events', record: { key: string; value: EventRecord; timestampMs?: number }): void;
   schedule(timer: TimerRequest): void;
@@ -84,11 +109,19 @@ export interface OrdersContext {
 export interface OrdersLogicOptions {
   readonly mapping: Mapping;
   readonly graceMs: number;
+  /** Complete orders by the counts of their creating transaction (see rule 3). @default false */
+  readonly transactionMetadata?: boolean;
   /** Called once per guest record that is not sent (a metric in production). */
   readonly onGuestSkipped?: (what: string) => void;
+  /** Called once per order whose wall-clock fallback waits for the items input (a metric in production). */
+  readonly onCompletionWait?: () => void;
 }
 
 const COMPLETION_TIMER_PREFIX = 'complete:';
+/** Clock time between two caught-up checks of a waiting wall-clock fallback, in ms. */
+export const CAUGHT_UP_RECHECK_MS = 1000;
+/** Key of the one wall-clock timer per task that checks again for every waiting order. */
+export const WAITING_CHECK_TIMER_KEY = 'caught-up-check';
 /** Prefix of the synthetic join key of a refund without order id. */
 export const CUSTOMER_KEY_PREFIX = 'customer:';
 /** Prefix of the synthetic join key of a subscription. */
@@ -288,17 +321,21 @@ function newOrderState(orderId: string): OrderState {
 export class OrdersLogic {
   private readonly mapping: Mapping;
   private readonly graceMs: number;
+  private readonly transactionMetadata: boolean;
   private readonly onGuestSkipped: (what: string) => void;
+  private readonly onCompletionWait: () => void;
   private readonly orders: TableMapping;
   private readonly items: TableMapping;
   private readonly fulfillments: TableMapping | undefined;
   private readonly refunds: TableMapping | undefined;
   private readonly subscriptions: TableMapping | undefined;
 
-  constructor({ mapping, graceMs, onGuestSkipped }: OrdersLogicOptions) {
+  constructor({ mapping, graceMs, transactionMetadata, onGuestSkipped, onCompletionWait }: OrdersLogicOptions) {
     this.mapping = mapping;
     this.graceMs = graceMs;
+    this.transactionMetadata = transactionMetadata ?? false;
     this.onGuestSkipped = onGuestSkipped ?? (() => undefined);
+    this.onCompletionWait = onCompletionWait ?? (() => undefined);
     this.orders = mapping.tables.orders;
     this.items = mapping.tables.orderItems;
     this.fulfillments = mapping.tables.fulfillments;
@@ -336,7 +373,7 @@ export class OrdersLogic {
 
   // --- records ---
 
-  process(record: OrdersInput, ctx: OrdersContext): void {
+  process(record: OrdersInput | OrderTransactionInput, ctx: OrdersContext): void {
     const watermarks = ctx.store('watermarks');
     const advanced = (watermarks.get(record.input) ?? -Infinity) < record.eventTimeMs;
     if (advanced) {
@@ -358,8 +395,11 @@ export class OrdersLogic {
       case 'subscriptions':
         this.onSubscription(record, ctx);
         break;
+      case 'transactions':
+        this.onCreatingTransaction(record, ctx);
+        break;
     }
-    if (advanced && COMPLETION_INPUTS.includes(record.input)) {
+    if (advanced && (COMPLETION_INPUTS as readonly string[]).includes(record.input)) {
       this.releaseGated(ctx);
     }
   }
@@ -458,6 +498,7 @@ export class OrdersLogic {
       } else {
         state = { ...state, lastChangeMs: Math.max(state.lastChangeMs ?? -Infinity, record.eventTimeMs) };
         this.scheduleCompletion(state, ctx);
+        state = this.completeByTransaction(state, ctx);
       }
     }
     state = this.flushMilestones(state, ctx);
@@ -493,12 +534,15 @@ export class OrdersLogic {
             position: event.position,
             tsMs: event.source.tsMs,
             deleted: false,
+            // The inserting transaction; an update keeps the one its insert recorded.
+            txId: event.op === 'create' ? (event.transaction?.id ?? null) : (existing?.txId ?? null),
           };
     let state: OrderState = { ...current, items: { ...current.items, [itemId]: item } };
     if (state.placed === 'pending') {
       state = { ...state, lastChangeMs: Math.max(state.lastChangeMs ?? -Infinity, record.eventTimeMs) };
       if (state.row !== null && !state.rowDeleted) {
         this.scheduleCompletion(state, ctx);
+        state = this.completeByTransaction(state, ctx);
       }
     } else if (state.placed === 'emitted') {
       ctx.log.info({ orderId, itemId, op: event.op }, 'item changed after order_placed was sent; the event is not sent again');
@@ -653,20 +697,62 @@ export class OrdersLogic {
 
   // --- completion ---
 
+  /** Keeps the creating transaction of an order and completes the order when its items are all there. */
+  private onCreatingTransaction(record: OrderTransactionInput, ctx: OrdersContext): void {
+    if (!this.transactionMetadata) return;
+    const marker = record.value;
+    const orderId = marker.order_id;
+    const store = ctx.store('orders');
+    const current = store.get(orderId) ?? newOrderState(orderId);
+    if (current.placed !== 'pending') {
+      ctx.log.debug({ orderId, transactionId: marker.transaction_id, placed: current.placed }, 'creating transaction of a decided order; ignored');
+      return;
+    }
+    let state: OrderState = { ...current, creatingTransaction: { id: marker.transaction_id, items: marker.items } };
+    state = this.completeByTransaction(state, ctx);
+    store.put(orderId, state);
+  }
+
+  /**
+   * Completes a pending order whose row exists and which contains exactly as many items from its
+   * creating transaction as that transaction inserted. A transaction that inserted no items
+   * completes nothing, because the items may come in a later transaction. The grace period
+   * decides then.
+   */
+  private completeByTransaction(state: OrderState, ctx: OrdersContext): OrderState {
+    const creating = state.creatingTransaction ?? null;
+    if (!this.transactionMetadata || creating === null || creating.items === 0) return state;
+    if (state.placed !== 'pending' || state.row === null || state.rowDeleted) return state;
+    const arrived = Object.values(state.items).filter((item) => item.txId === creating.id).length;
+    if (arrived !== creating.items) return state;
+    this.cancelCompletion(state.orderId, ctx);
+    ctx.log.debug({ orderId: state.orderId, transactionId: creating.id, items: arrived }, 'order complete: every item of its creating transaction arrived');
+    return this.complete(state, ctx);
+  }
+
   private scheduleCompletion(state: OrderState, ctx: OrdersContext): void {
     const key = COMPLETION_TIMER_PREFIX + state.orderId;
     ctx.schedule({ kind: 'event-time', key, deadlineMs: (state.lastChangeMs ?? 0) + this.graceMs });
     ctx.schedule({ kind: 'wall-clock', key, deadlineMs: ctx.now() + this.graceMs });
     ctx.store('gated').delete(state.orderId);
+    ctx.store('waiting').delete(state.orderId);
   }
 
   private cancelCompletion(orderId: string, ctx: OrdersContext): void {
     ctx.cancel('event-time', COMPLETION_TIMER_PREFIX + orderId);
     ctx.cancel('wall-clock', COMPLETION_TIMER_PREFIX + orderId);
     ctx.store('gated').delete(orderId);
+    ctx.store('waiting').delete(orderId);
   }
 
-  onTimer(timer: FiredTimer, ctx: OrdersContext): void {
+  /**
+   * Handles a fired timer. Event-time timers are handled synchronously. The wall-clock
+   * timers return a promise, because they look up whether the items input is caught up.
+   */
+  onTimer(timer: FiredTimer, ctx: OrdersContext): void | Promise<void> {
+    if (timer.kind === 'wall-clock' && timer.key === WAITING_CHECK_TIMER_KEY) {
+      return this.checkWaiting(ctx);
+    }
     if (!timer.key.startsWith(COMPLETION_TIMER_PREFIX)) {
       ctx.log.warn({ timerKey: timer.key }, 'unknown timer; dropped');
       return;
@@ -678,20 +764,75 @@ export class OrdersLogic {
       this.cancelCompletion(orderId, ctx);
       return;
     }
-    if (timer.kind === 'event-time') {
-      const deadlineMs = (state.lastChangeMs ?? 0) + this.graceMs;
-      if (this.completionWatermark(ctx) < deadlineMs) {
-        // The items input has not reached the deadline: items of this order may still
-        // be on their way. It completes once that input gets there (releaseGated);
-        // the wall-clock timer still bounds the wait.
-        ctx.store('gated').put(orderId, deadlineMs);
-        return;
-      }
-    } else {
-      ctx.log.info({ orderId, kind: timer.kind }, 'order completed by the wall-clock fallback (input idle)');
+    if (timer.kind === 'wall-clock') {
+      return this.completeByWallClock(timer, state, ctx);
+    }
+    const deadlineMs = (state.lastChangeMs ?? 0) + this.graceMs;
+    if (this.completionWatermark(ctx) < deadlineMs) {
+      // The items input has not reached the deadline: items of this order may still
+      // be on their way. It completes once that input gets there (releaseGated);
+      // the wall-clock timer still bounds the wait.
+      ctx.store('gated').put(orderId, deadlineMs);
+      return;
     }
     this.cancelCompletion(orderId, ctx);
     store.put(orderId, this.complete(state, ctx));
+  }
+
+  /**
+   * Completes an order by the wall-clock fallback once the items input is caught up.
+   * Under load the clock can run out while items of the order are still unread, in
+   * this task's partition of the items input or not yet re-keyed from the source
+   * topic. Until the input is caught up the order joins the task's `waiting` store,
+   * which one timer checks every CAUGHT_UP_RECHECK_MS without limit, because
+   * completing early would send an incomplete order.
+   */
+  private async completeByWallClock(timer: FiredTimer, state: OrderState, ctx: OrdersContext): Promise<void> {
+    const orderId = state.orderId;
+    if (!(await this.completionInputsCaughtUp(ctx))) {
+      this.onCompletionWait();
+      ctx.store('waiting').put(orderId, ctx.now());
+      this.scheduleWaitingCheck(ctx);
+      ctx.log.debug({ orderId, recheckInMs: CAUGHT_UP_RECHECK_MS }, 'wall-clock fallback waits: the items input is not caught up');
+      return;
+    }
+    ctx.log.info({ orderId, kind: timer.kind }, 'order completed by the wall-clock fallback (input idle)');
+    this.cancelCompletion(orderId, ctx);
+    ctx.store('orders').put(orderId, this.complete(state, ctx));
+  }
+
+  /** Completes every waiting order once the items input is caught up; otherwise checks again later. */
+  private async checkWaiting(ctx: OrdersContext): Promise<void> {
+    const waiting = ctx.store('waiting');
+    if (waiting.size === 0) return;
+    if (!(await this.completionInputsCaughtUp(ctx))) {
+      this.scheduleWaitingCheck(ctx);
+      ctx.log.debug({ waiting: waiting.size, recheckInMs: CAUGHT_UP_RECHECK_MS }, 'wall-clock fallback still waits: the items input is not caught up');
+      return;
+    }
+    const orders = ctx.store('orders');
+    for (const [orderId, waitingSinceMs] of [...waiting.entries()]) {
+      waiting.delete(orderId);
+      const state = orders.get(orderId);
+      if (state === undefined || state.placed !== 'pending' || state.row === null || state.rowDeleted) continue;
+      ctx.log.info({ orderId, waitedMs: ctx.now() - waitingSinceMs }, 'order completed by the wall-clock fallback after the items input caught up');
+      this.cancelCompletion(orderId, ctx);
+      orders.put(orderId, this.complete(state, ctx));
+    }
+  }
+
+  private async completionInputsCaughtUp(ctx: OrdersContext): Promise<boolean> {
+    for (const input of COMPLETION_INPUTS) {
+      if (!(await ctx.inputCaughtUp(input))) return false;
+    }
+    return true;
+  }
+
+  /** Schedules the one timer that checks all waiting orders, so each check writes one timer record however many orders wait. */
+  private scheduleWaitingCheck(ctx: OrdersContext): void {
+    if (ctx.timer('wall-clock', WAITING_CHECK_TIMER_KEY) !== undefined) return;
+    // A wall-clock timer fires once the clock passes its deadline by the lateness bound.
+    ctx.schedule({ kind: 'wall-clock', key: WAITING_CHECK_TIMER_KEY, deadlineMs: ctx.now() + CAUGHT_UP_RECHECK_MS - ctx.timerLatenessBoundMs });
   }
 
   private complete(state: OrderState, ctx: OrdersContext): OrderState {

@@ -51,6 +51,14 @@ export interface ItemState {
   readonly tsMs: number | null;
   /** A DELETE was applied; kept so an older re-emitted create does not bring it back. */
   readonly deleted: boolean;
+  /** Id of the MySQL transaction that inserted the item, when Debezium's metadata named it. */
+  readonly txId?: string | null;
+}
+
+/** An order-transaction record: the transaction that inserted the order and how many items it inserted. */
+export interface CreatingTransaction {
+  readonly id: string;
+  readonly items: number;
 }
 
 /** A state change of an order (paid, fulfilled, canceled) seen once, with when and where. */
@@ -88,6 +96,8 @@ export interface OrderState {
   readonly canceled: Milestone | null;
   /** Refunds that arrived before the order row told whose they are. */
   readonly pendingRefunds: readonly PendingRefund[];
+  /** The transaction that inserted the order, once the transactions processor reported it. */
+  readonly creatingTransaction?: CreatingTransaction | null;
 }
 
 /** `refunds` store entry, keyed by refund id: the refund was handled once. */

@@ -9,19 +9,26 @@
  *                             else customer:<id>────────┤     ├── orders         (order id → assembly)
  *   shop.shop.subscriptions ──re-key by subscription:<id>┘    ├── refunds        (refund id → handled)
  *                                                             ├── subscriptions  (subscription:<id> → events sent)
- *                                                             └── watermarks     (input → event time reached)
+ *                                                             ├── watermarks     (input → event time reached)
+ *                                                             ├── gated          (order id → deadline the items input must reach)
+ *                                                             └── waiting        (order id → wall-clock fallback waiting since)
+ *   cio.order-transactions  ──keyed by order id──────── (with transaction metadata on: the creating
+ *                                                        transaction of an order and its item count,
+ *                                                        from processors/transactions)
  *
  * Every Debezium topic is keyed by its own table's primary key, so every input is
  * re-keyed through the runtime's repartition topics before the join (joinKey order_id).
  * Refunds without an order and subscriptions get synthetic keys of their own: all
  * records of one such key still meet in one task, which is all their state needs.
  */
-import { DebeziumDecoder } from '../debezium/decoder.ts';
 import type { ChangeEvent } from '../debezium/envelope.ts';
+import { createSourceDecoder } from '../debezium/source-format.ts';
+import { changeEventDecoder } from '../mapping/change-decoder.ts';
 import type { Mapping } from '../mapping/mapping.ts';
 import { columnHintsOf, topicOf } from '../mapping/mapping.ts';
 import { defineProcessor, input, keyValueStore, output } from '../runtime/index.ts';
-import type { SourceMessage } from '../runtime/index.ts';
+import { parseOrderTransaction } from '../transactions/records.ts';
+import type { OrderTransaction } from '../transactions/records.ts';
 import type { OrdersConfig } from './config.ts';
 import { OrdersLogic } from './process.ts';
 import type { OrdersContext, OrdersInput } from './process.ts';
@@ -33,22 +40,24 @@ export interface OrdersTopologyOptions {
   /** Application id (consumer group, transactional id, internal topic prefix). */
   readonly name?: string;
   readonly onGuestSkipped?: (what: string) => void;
+  /** Called once per order whose wall-clock fallback waits for the items input to be caught up. */
+  readonly onCompletionWait?: () => void;
 }
 
-export function ordersTopology({ config, mapping, name = 'cio-cdc-orders', onGuestSkipped }: OrdersTopologyOptions) {
-  const logic = new OrdersLogic({ mapping, graceMs: config.graceMs, ...(onGuestSkipped ? { onGuestSkipped } : {}) });
-  const decoder = new DebeziumDecoder({ valueFormat: 'json', datetimeZone: mapping.datetimeZone, columnHints: columnHintsOf(mapping) });
+export function ordersTopology({ config, mapping, name = 'cio-cdc-orders', onGuestSkipped, onCompletionWait }: OrdersTopologyOptions) {
+  const transactionsTopic = config.transactionMetadata ? config.transactionsTopic : null;
+  const logic = new OrdersLogic({
+    mapping,
+    graceMs: config.graceMs,
+    transactionMetadata: transactionsTopic !== null,
+    ...(onGuestSkipped ? { onGuestSkipped } : {}),
+    ...(onCompletionWait ? { onCompletionWait } : {}),
+  });
+  const decoder = createSourceDecoder(config.source, { datetimeZone: mapping.datetimeZone, columnHints: columnHintsOf(mapping) });
 
-  /** Change events only: tombstones and truncates carry no row to join and are skipped. */
-  const decode = async (message: SourceMessage): Promise<ChangeEvent | null> => {
-    // The record key is not needed (rows carry their ids) and, on a repartition topic,
-    // is the join key text rather than Debezium's key struct.
-    const decoded = await decoder.decode({ ...message, key: null });
-    if (decoded.kind === 'tombstone' || decoded.op === 'truncate') {
-      return null;
-    }
-    return decoded;
-  };
+  // Change events only: tombstones and truncates carry no row to join and are skipped.
+  // A record missing a column the mapping requires is dead-lettered (see change-decoder.ts).
+  const decode = changeEventDecoder(mapping, decoder);
   const eventTime = (event: ChangeEvent) => event.source.tsMs;
   const debezium = (role: Parameters<typeof topicOf>[1], by: (event: ChangeEvent) => string | null) =>
     input<ChangeEvent>({
@@ -65,6 +74,19 @@ export function ordersTopology({ config, mapping, name = 'cio-cdc-orders', onGue
     ...(mapping.tables.fulfillments ? { fulfillments: debezium('fulfillments', (event) => logic.fulfillmentOrderKey(event)) } : {}),
     ...(mapping.tables.refunds ? { refunds: debezium('refunds', (event) => logic.refundKey(event)) } : {}),
     ...(mapping.tables.subscriptions ? { subscriptions: debezium('subscriptions', (event) => logic.subscriptionKey(event)) } : {}),
+    // Written by the transactions processor with the runtime's partitioner, keyed by order id, so
+    // it is co-partitioned with the re-keyed inputs when it has the same partition count.
+    ...(transactionsTopic !== null
+      ? {
+          transactions: input<OrderTransaction>({
+            topic: transactionsTopic,
+            decode: async (message) =>
+              message.value === null ? null : parseOrderTransaction(message.value, { ...message, key: message.key?.toString('utf8') ?? null }),
+            keyedBy: 'order_id',
+            eventTime: (marker) => marker.committed_at_ms,
+          }),
+        }
+      : {}),
   };
 
   return defineProcessor({
@@ -77,6 +99,7 @@ export function ordersTopology({ config, mapping, name = 'cio-cdc-orders', onGue
       subscriptions: keyValueStore<SubscriptionState>(),
       watermarks: keyValueStore<number>(),
       gated: keyValueStore<number>(),
+      waiting: keyValueStore<number>(),
     },
     outputs: {
       events: output<EventRecord>(config.outputTopic),
@@ -85,7 +108,7 @@ export function ordersTopology({ config, mapping, name = 'cio-cdc-orders', onGue
       logic.process(record as unknown as OrdersInput, ctx as unknown as OrdersContext);
     },
     onTimer(timer, ctx) {
-      logic.onTimer(timer, ctx as unknown as OrdersContext);
+      return logic.onTimer(timer, ctx as unknown as OrdersContext);
     },
   });
 }

@@ -7,6 +7,8 @@
 import { hostname } from 'node:os';
 
 import { ConfigError } from './errors.ts';
+import { KAFKA_SECURITY_CONFIG_KEYS, parseKafkaSecurity } from './kafka-security.ts';
+import type { KafkaSecurityConfig } from './kafka-security.ts';
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 export type KafkaLogLevel = 'nothing' | 'error' | 'warn' | 'info' | 'debug';
@@ -16,6 +18,8 @@ export interface RuntimeConfig {
   readonly kafkaBrokers: readonly string[];
   /** Kafka client id prefix; producers and the consumer append their role. */
   readonly kafkaClientId: string;
+  /** TLS and SASL of every Kafka connection (KAFKA_SSL*, KAFKA_SASL_*). */
+  readonly kafkaSecurity: KafkaSecurityConfig;
   /** Consumer group id, transactional id prefix and internal topic prefix. */
   readonly applicationId: string;
   /** Name of this instance in logs and metrics. */
@@ -66,6 +70,7 @@ export interface ConfigDefaults {
 export const CONFIG_KEYS = Object.freeze([
   { variable: 'KAFKA_BROKERS', default: '127.0.0.1:9092', unit: 'comma-separated host:port' },
   { variable: 'KAFKA_CLIENT_ID', default: '<application id>-<instance id>', unit: 'text' },
+  ...KAFKA_SECURITY_CONFIG_KEYS,
   { variable: 'KAFKA_SESSION_TIMEOUT_MS', default: '30000', unit: 'ms' },
   { variable: 'KAFKA_HEARTBEAT_INTERVAL_MS', default: '3000', unit: 'ms' },
   { variable: 'KAFKA_REBALANCE_TIMEOUT_MS', default: '60000', unit: 'ms' },
@@ -164,6 +169,7 @@ export function parseRuntimeConfig(env: Environment, defaults: ConfigDefaults): 
   const config: RuntimeConfig = {
     kafkaBrokers: Object.freeze(brokers(env)),
     kafkaClientId: text(env, 'KAFKA_CLIENT_ID', `${applicationId}-${instanceId}`),
+    kafkaSecurity: parseKafkaSecurity(env, (variable, message) => new ConfigError(variable, message)),
     applicationId,
     instanceId,
     httpHost: text(env, 'CIO_CDC_HTTP_HOST', '127.0.0.1'),

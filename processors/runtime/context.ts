@@ -97,6 +97,10 @@ export interface ContextDependencies {
   readonly timers: TaskTimers | undefined;
   readonly clock: Clock;
   readonly log: Logger;
+  /** CIO_CDC_TIMER_LATENESS_BOUND_MS; handler contexts only. */
+  readonly timerLatenessBoundMs?: number;
+  /** The task's caught-up lookup (Task.inputCaughtUp); handler contexts only. */
+  readonly inputCaughtUp?: (input: string) => Promise<boolean>;
 }
 
 function userStore(dependencies: ContextDependencies, name: string): KeyValueStore<unknown> {
@@ -160,6 +164,26 @@ export class HandlerContext implements ProcessorContext<StoreMap, OutputMap> {
 
   now(): number {
     return this.dependencies.clock.now();
+  }
+
+  get timerLatenessBoundMs(): number {
+    return this.dependencies.timerLatenessBoundMs ?? 0;
+  }
+
+  inputCaughtUp(input: string): Promise<boolean> {
+    this.active('inputCaughtUp');
+    const inputs = this.dependencies.definition.inputs;
+    const lookup = this.dependencies.inputCaughtUp;
+    if (!Object.hasOwn(inputs, input) || lookup === undefined) {
+      return Promise.reject(
+        new RuntimeError(
+          'INPUT_UNKNOWN',
+          `input "${input}" is not declared by processor "${this.dependencies.definition.name}"; ` +
+            `declared inputs: ${Object.keys(inputs).join(', ')}`,
+        ),
+      );
+    }
+    return lookup(input);
   }
 
   store(name: string): KeyValueStore<never> {

@@ -3,6 +3,7 @@
  */
 export { defineProcessor, input, jsonSerde, keyValueStore, output, TIMER_STORE_NAME } from './processor.ts';
 export type {
+  DecodeContext,
   Decoder,
   FiredTimer,
   InputDefinition,
@@ -31,6 +32,15 @@ export { ProcessorRuntime } from './runtime.ts';
 export type { RuntimeEvents, RuntimeOptions } from './runtime.ts';
 export { CONFIG_KEYS, loadRuntimeConfig, parseRuntimeConfig } from './config.ts';
 export type { RuntimeConfig } from './config.ts';
+export {
+  KAFKA_SECURITY_CONFIG_KEYS,
+  NO_KAFKA_SECURITY,
+  SASL_MECHANISMS,
+  describeKafkaSecurity,
+  kafkaClientSecurity,
+  parseKafkaSecurity,
+} from './kafka-security.ts';
+export type { KafkaSaslConfig, KafkaSecurityConfig, KafkaTlsConfig, SaslMechanism } from './kafka-security.ts';
 export { systemClock } from './timers.ts';
 export type { Clock } from './timers.ts';
 export { DLQ_HEADERS } from './dlq.ts';

@@ -1,11 +1,12 @@
 /**
  * Reads one partition from a start offset up to an end offset, read_committed,
  * without joining a consumer group. The stores use it to restore a task from its
- * changelog partition.
+ * changelog partition, `cio-cdc trace` to read the partition of one customer,
+ * and tasks to tell whether they have read an input to its end (caught-up.ts).
  *
  * NOTE: kafkajs 2.2.4 has no public API to read a partition outside a consumer
  * group, so this module uses kafkajs internals. They are the Kafka instance's
- * private cluster factory, `Broker.fetch`, and the consumer's `Batch` class,
+ * private cluster factory, `Broker.fetch` and `Broker.listOffsets`, and the consumer's `Batch` class,
  * which drops control records (and aborted records, see read-committed.ts). package.json pins kafkajs to
  * exactly 2.2.4; re-check this file before changing that version.
  */
@@ -20,6 +21,10 @@ const require = createRequire(import.meta.url);
 
 /** Fetch isolation level 1 = READ_COMMITTED in the Kafka protocol. */
 const READ_COMMITTED = 1;
+/** Isolation level 0 = READ_UNCOMMITTED: ListOffsets then returns the high watermark. */
+const READ_UNCOMMITTED = 0;
+/** ListOffsets timestamp -1 = the latest offset. */
+const LATEST_OFFSET = -1;
 
 interface RawMessage {
   readonly offset: string;
@@ -46,6 +51,10 @@ interface InternalBroker {
     maxBytes: number;
     topics: { topic: string; partitions: { partition: number; fetchOffset: string; maxBytes: number }[] }[];
   }): Promise<{ responses: { topicName: string; partitions: unknown[] }[] }>;
+  listOffsets(request: {
+    isolationLevel: number;
+    topics: { topic: string; partitions: { partition: number; timestamp: number }[] }[];
+  }): Promise<{ responses: { topic: string; partitions: { partition: number; offset: string }[] }[] }>;
 }
 
 interface InternalCluster {
@@ -80,6 +89,9 @@ export interface PartitionRecord {
   readonly offset: string;
   readonly key: Buffer | null;
   readonly value: Buffer | null;
+  readonly headers: IHeaders;
+  /** Kafka record timestamp, epoch milliseconds as text. */
+  readonly timestamp: string;
 }
 
 export interface OffsetRange {
@@ -95,6 +107,12 @@ export interface ReadOptions {
   readonly onRecords: (records: readonly PartitionRecord[], nextOffset: string) => void;
   /** Checked between fetches; true stops the read early. */
   readonly isCancelled?: () => boolean;
+  /**
+   * Bytes one fetch may return; defaults to the reader's maxBytes. The broker
+   * still returns the first record batch when it is larger, so 1 reads one batch
+   * per fetch.
+   */
+  readonly maxBytes?: number;
 }
 
 export interface PartitionReaderOptions {
@@ -156,6 +174,38 @@ export class PartitionReader {
     return ranges;
   }
 
+  /** Reloads topic metadata, after a request failed because a leader moved. */
+  async refreshMetadata(): Promise<void> {
+    await this.cluster.refreshMetadata();
+  }
+
+  /**
+   * Looks up the high watermark of each partition: the end a read_uncommitted reader reaches.
+   * It is beyond the last stable offset while a transaction in the partition is
+   * still undecided.
+   */
+  async highWatermarks(topic: string, partitions: readonly number[]): Promise<Map<number, string>> {
+    await this.cluster.addTargetTopic(topic);
+    const leaders = this.cluster.findLeaderForPartitions(topic, [...partitions]);
+    const result = new Map<number, string>();
+    for (const [nodeId, led] of Object.entries(leaders)) {
+      const broker = await this.cluster.findBroker({ nodeId });
+      const { responses } = await broker.listOffsets({
+        isolationLevel: READ_UNCOMMITTED,
+        topics: [{ topic, partitions: led.map((partition) => ({ partition, timestamp: LATEST_OFFSET })) }],
+      });
+      for (const entry of responses.flatMap((response) => response.partitions)) {
+        result.set(entry.partition, entry.offset);
+      }
+    }
+    for (const partition of partitions) {
+      if (!result.has(partition)) {
+        throw new RuntimeError('OFFSETS_MISSING', `no high watermark returned for ${topic}[${partition}]`, { retriable: true });
+      }
+    }
+    return result;
+  }
+
   /**
    * Reads [from, to) of one partition and hands each fetched chunk of committed
    * records to `onRecords`. Aborted records and transaction markers are skipped
@@ -171,7 +221,7 @@ export class PartitionReader {
         return;
       }
       const fetchOffset = position.toString();
-      const partitionData = await this.fetchOnce(topic, partition, fetchOffset);
+      const partitionData = await this.fetchOnce(topic, partition, fetchOffset, options.maxBytes ?? this.options.maxBytes);
       const batch = new Batch(topic, fetchOffset, partitionData);
 
       if (batch.rawMessages.length === 0) {
@@ -183,18 +233,18 @@ export class PartitionReader {
       position = batch.isEmptyIncludingFiltered() ? position + 1n : BigInt(batch.lastOffset()) + 1n;
       const records = batch.messages
         .filter((message) => BigInt(message.offset) < end)
-        .map((message) => ({ offset: message.offset, key: message.key, value: message.value }));
+        .map((message) => ({ offset: message.offset, key: message.key, value: message.value, headers: message.headers ?? {}, timestamp: message.timestamp }));
       options.onRecords(records, position.toString());
     }
   }
 
-  private fetchOnce(topic: string, partition: number, fetchOffset: string): Promise<unknown> {
-    const result = this.fetchQueue.then(() => this.fetchWithRetry(topic, partition, fetchOffset));
+  private fetchOnce(topic: string, partition: number, fetchOffset: string, maxBytes: number): Promise<unknown> {
+    const result = this.fetchQueue.then(() => this.fetchWithRetry(topic, partition, fetchOffset, maxBytes));
     this.fetchQueue = result.catch(() => undefined);
     return result;
   }
 
-  private async fetchWithRetry(topic: string, partition: number, fetchOffset: string): Promise<unknown> {
+  private async fetchWithRetry(topic: string, partition: number, fetchOffset: string, maxBytes: number): Promise<unknown> {
     for (let attempt = 0; ; attempt += 1) {
       try {
         const leaders = this.cluster.findLeaderForPartitions(topic, [partition]);
@@ -207,8 +257,8 @@ export class PartitionReader {
           isolationLevel: READ_COMMITTED,
           maxWaitTime: this.options.maxWaitMs,
           minBytes: 1,
-          maxBytes: this.options.maxBytes,
-          topics: [{ topic, partitions: [{ partition, fetchOffset, maxBytes: this.options.maxBytes }] }],
+          maxBytes,
+          topics: [{ topic, partitions: [{ partition, fetchOffset, maxBytes }] }],
         });
         const partitionData = responses[0]?.partitions[0];
         if (partitionData === undefined) {

@@ -9,8 +9,10 @@
  */
 import type { IHeaders } from 'kafkajs';
 import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
 
 import { DefinitionError } from './errors.ts';
+import type { SourceRole } from './repartition.ts';
 
 /** A Kafka record as the runtime hands it to a decoder. */
 export interface SourceMessage {
@@ -25,12 +27,25 @@ export interface SourceMessage {
   readonly timestamp: string;
 }
 
+/** Context the runtime passes to a decoder beside the record. */
+export interface DecodeContext {
+  /** The task's logger. */
+  readonly log: Logger;
+  /** The runtime's Prometheus registry, served at /metrics. A decoder may register its own metrics in it. */
+  readonly registry: Registry;
+  /**
+   * Role of the topic the record was read from. A re-keyed input is decoded twice: once from its
+   * source topic (`repartition-source`) and once from its repartition topic (`repartition`).
+   */
+  readonly role: SourceRole;
+}
+
 /**
  * Turns raw bytes into a typed value. Returning null skips the record and still
  * commits its offset (a tombstone, for example). An error with `retriable: true`
  * is retried with backoff; any other error dead-letters the record.
  */
-export type Decoder<T> = (message: SourceMessage) => Promise<T | null>;
+export type Decoder<T> = (message: SourceMessage, context: DecodeContext) => Promise<T | null>;
 
 /** A join key value; numbers and bigints are turned into their decimal text. */
 export type JoinKey = string | number | bigint;
@@ -187,6 +202,21 @@ export interface ProcessorContext<S extends StoreMap, O extends OutputMap> exten
   readonly streamTimeMs: number | null;
   /** The injected clock's time, in ms since the epoch. */
   now(): number;
+  /**
+   * How far now() must pass a wall-clock timer's deadline before it fires
+   * (CIO_CDC_TIMER_LATENESS_BOUND_MS). A timer meant to fire d ms from now has
+   * deadline now() + d - timerLatenessBoundMs.
+   */
+  readonly timerLatenessBoundMs: number;
+  /**
+   * Returns whether this task has processed every record of `input` that was in
+   * Kafka when the lookup ran. That covers its partition of the topic it consumes,
+   * up to the end offset. For a re-keyed input it also covers every partition of
+   * the source topic, through the re-keying stage of all instances. Records
+   * appended after the lookup are not covered. A result is reused for 500 ms, and a
+   * failed lookup is logged and returns false. Await it inside the handler.
+   */
+  inputCaughtUp(input: string): Promise<boolean>;
   emit<K extends keyof O & string>(output: K, record: OutputRecord<OutputValue<O[K]>>): void;
   schedule(timer: TimerRequest): void;
   /** Returns whether the timer existed. */

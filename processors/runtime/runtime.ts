@@ -23,6 +23,7 @@ import type { Logger } from 'pino';
 import { coPartitionedAssigner } from './assigner.ts';
 import type { RuntimeConfig } from './config.ts';
 import { RuntimeError } from './errors.ts';
+import { describeKafkaSecurity, kafkaClientSecurity } from './kafka-security.ts';
 import { PartitionReader } from './partition-reader.ts';
 import { installReadCommittedFix } from './read-committed.ts';
 import type { AnyProcessorDefinition, SomeProcessorDefinition } from './processor.ts';
@@ -134,13 +135,14 @@ export class ProcessorRuntime extends EventEmitter<RuntimeEvents> {
     this.started = true;
     const config = this.config;
     this.log.info(
-      { applicationId: config.applicationId, brokers: config.kafkaBrokers, instanceId: config.instanceId },
+      { applicationId: config.applicationId, brokers: config.kafkaBrokers, instanceId: config.instanceId, ...describeKafkaSecurity(config.kafkaSecurity) },
       'runtime starting',
     );
     try {
       this.kafka = new Kafka({
         clientId: config.kafkaClientId,
         brokers: [...config.kafkaBrokers],
+        ...kafkaClientSecurity(config.kafkaSecurity),
         connectionTimeout: config.connectionTimeoutMs,
         requestTimeout: config.requestTimeoutMs,
         logLevel: kafkaJsLogLevel(config.kafkaLogLevel),

@@ -22,6 +22,8 @@
 import type { Consumer, Kafka, KafkaMessage } from 'kafkajs';
 import type { Logger } from 'pino';
 
+import { CaughtUpLookup } from './caught-up.ts';
+import type { InputTopics } from './caught-up.ts';
 import type { RuntimeConfig } from './config.ts';
 import { HandlerContext, PendingWrites, createTaskContext } from './context.ts';
 import { deadLetterMessage } from './dlq.ts';
@@ -38,7 +40,7 @@ import {
   isRetriable,
 } from './errors.ts';
 import type { PartitionReader } from './partition-reader.ts';
-import type { AnyProcessorDefinition, InputRecord, SourceMessage, Timer } from './processor.ts';
+import type { AnyProcessorDefinition, DecodeContext, InputRecord, SourceMessage, Timer } from './processor.ts';
 import { TIMER_STORE_NAME } from './processor.ts';
 import { rekeyMessage } from './repartition.ts';
 import type { SourcePlan, TopologyPlan } from './repartition.ts';
@@ -165,6 +167,8 @@ export class Task {
   private readonly producer: TaskProducer;
   private readonly context: HandlerContext;
   private readonly positions = new Map<string, bigint>();
+  private readonly inputTopics = new Map<string, InputTopics>();
+  private readonly caughtUp: CaughtUpLookup;
   private readonly mutex = new Mutex();
   private stateWaiters: (() => void)[] = [];
   private closeRequested = false;
@@ -195,6 +199,20 @@ export class Task {
       metrics: deps.metrics,
       hooks: deps.hooks,
     });
+    for (const source of deps.plan.sources.values()) {
+      if (source.role === 'input') {
+        this.inputTopics.set(source.inputName, { consumed: source.topic });
+      } else if (source.role === 'repartition-source') {
+        this.inputTopics.set(source.inputName, { consumed: source.repartitionTopic!, source: source.topic });
+      }
+    }
+    this.caughtUp = new CaughtUpLookup({
+      reader: deps.reader,
+      fetchCommittedOffsets: deps.fetchCommittedOffsets,
+      partition: deps.id,
+      timeoutMs: deps.config.requestTimeoutMs,
+      log: this.log,
+    });
     this.context = new HandlerContext({
       applicationId: deps.plan.applicationId,
       task: deps.id,
@@ -203,6 +221,8 @@ export class Task {
       timers: this.timers,
       clock: deps.clock,
       log: this.log,
+      timerLatenessBoundMs: deps.config.timerLatenessBoundMs,
+      inputCaughtUp: (input) => this.inputCaughtUp(input),
     });
   }
 
@@ -213,6 +233,22 @@ export class Task {
   /** Next offset to process for `topic`, or undefined before initialization. */
   position(topic: string): bigint | undefined {
     return this.positions.get(topic);
+  }
+
+  /**
+   * Whether this task has processed everything of `input` that was in its topics
+   * when the lookup ran: its partition of the consumed topic, and for a re-keyed
+   * input every partition of the source topic through the group (see caught-up.ts).
+   * A result is reused for CAUGHT_UP_CACHE_MS, and a failed lookup returns false.
+   */
+  inputCaughtUp(input: string): Promise<boolean> {
+    const topics = this.inputTopics.get(input);
+    if (topics === undefined) {
+      return Promise.reject(
+        new RuntimeError('INPUT_UNKNOWN', `input "${input}" is not declared by processor "${this.deps.definition.name}"`),
+      );
+    }
+    return this.caughtUp.caughtUp(input, topics, () => this.positions.get(topics.consumed));
   }
 
   pendingTimers(kind: 'event-time' | 'wall-clock'): number {
@@ -589,7 +625,8 @@ export class Task {
     // Step 1: decode; retriable errors are retried, others dead-letter the record.
     let value: unknown;
     try {
-      value = await this.retrying('decode', sourceMessage, () => source.input.decode(sourceMessage), control);
+      const context: DecodeContext = { log: this.log, registry: this.deps.metrics.registry, role: source.role };
+      value = await this.retrying('decode', sourceMessage, () => source.input.decode(sourceMessage, context), control);
     } catch (error) {
       this.rethrowControlFlow(error);
       this.deadLetter(writes, tally, sourceMessage, 'decode', error);

@@ -1,7 +1,8 @@
 // Drives OrdersLogic without Kafka, with in-memory stores and records decoded by the
 // real Debezium decoder. Timers fire as the runtime fires them: event-time timers
 // before the record that advances stream time, wall-clock timers once the clock
-// passes the deadline plus the lateness bound.
+// passes the deadline plus the lateness bound. The context's inputCaughtUp returns
+// the value in `caughtUp`, and `caughtUpChecks` lists the inputs it was called with.
 import { pino } from 'pino';
 
 import type { EventRecord } from '../../processors/customerio/records.ts';
@@ -13,10 +14,12 @@ import type { Mapping } from '../../processors/mapping/mapping.ts';
 import type { KeyValueStore, TimerKind, TimerRequest } from '../../processors/runtime/processor.ts';
 import { OrdersLogic } from '../../processors/orders/process.ts';
 import type { OrdersContext, OrdersInputName, OrdersStores } from '../../processors/orders/process.ts';
+import type { OrderTransaction } from '../../processors/transactions/records.ts';
 
 export const defaultMapping = loadMapping();
 
-class MemoryStore<V> implements KeyValueStore<V> {
+/** A key-value store in memory that copies values through JSON, as the runtime's serde does. */
+export class MemoryStore<V> implements KeyValueStore<V> {
   readonly name: string;
   readonly data = new Map<string, string>();
 
@@ -66,6 +69,8 @@ export interface ChangeOptions {
   readonly row?: number;
   readonly tsMs: number;
   readonly file?: string;
+  /** Debezium's transaction block; left out of the envelope when absent. */
+  readonly transaction?: { readonly id: string; readonly totalOrder: number; readonly dataCollectionOrder?: number };
 }
 
 export class OrdersHarness {
@@ -81,18 +86,32 @@ export class OrdersHarness {
     subscriptions: new MemoryStore('subscriptions'),
     watermarks: new MemoryStore('watermarks'),
     gated: new MemoryStore('gated'),
+    waiting: new MemoryStore('waiting'),
   };
   private readonly timers = new Map<string, { kind: TimerKind; key: string; deadlineMs: number }>();
   private readonly decoder: DebeziumDecoder;
   streamTimeMs: number | null = null;
   clockMs = 1_000_000;
+  /** Result of ctx.inputCaughtUp per input. Inputs not listed are caught up. */
+  readonly caughtUp = new Map<OrdersInputName, boolean>();
+  readonly caughtUpChecks: OrdersInputName[] = [];
+  /** Orders whose wall-clock fallback waited for an input (calls of onCompletionWait). */
+  completionWaits = 0;
   private offset = 0;
 
-  constructor(options: { mapping?: Mapping; graceMs?: number; latenessMs?: number } = {}) {
+  constructor(options: { mapping?: Mapping; graceMs?: number; latenessMs?: number; transactionMetadata?: boolean } = {}) {
     this.mapping = options.mapping ?? defaultMapping;
     this.graceMs = options.graceMs ?? 5000;
     this.latenessMs = options.latenessMs ?? 1000;
-    this.logic = new OrdersLogic({ mapping: this.mapping, graceMs: this.graceMs, onGuestSkipped: (what) => this.guests.push(what) });
+    this.logic = new OrdersLogic({
+      mapping: this.mapping,
+      graceMs: this.graceMs,
+      transactionMetadata: options.transactionMetadata ?? false,
+      onGuestSkipped: (what) => this.guests.push(what),
+      onCompletionWait: () => {
+        this.completionWaits += 1;
+      },
+    });
     this.decoder = new DebeziumDecoder({ valueFormat: 'json', datetimeZone: this.mapping.datetimeZone, columnHints: columnHintsOf(this.mapping) });
   }
 
@@ -101,6 +120,11 @@ export class OrdersHarness {
       log: pino({ level: 'silent' }),
       streamTimeMs: this.streamTimeMs,
       now: () => this.clockMs,
+      timerLatenessBoundMs: this.latenessMs,
+      inputCaughtUp: async (input) => {
+        this.caughtUpChecks.push(input);
+        return this.caughtUp.get(input) ?? true;
+      },
       store: <K extends keyof OrdersStores>(name: K) => this.stores[name] as unknown as OrdersStores[K],
       emit: (_output, record) => {
         this.emitted.push(record.value);
@@ -137,6 +161,15 @@ export class OrdersHarness {
       },
       op: options.op ?? 'c',
       ts_ms: options.tsMs + 50,
+      ...(options.transaction === undefined
+        ? {}
+        : {
+            transaction: {
+              id: options.transaction.id,
+              total_order: options.transaction.totalOrder,
+              data_collection_order: options.transaction.dataCollectionOrder ?? options.transaction.totalOrder,
+            },
+          }),
     };
     const decoded = await this.decoder.decode({
       topic: `shop.shop.${table}`,
@@ -170,22 +203,40 @@ export class OrdersHarness {
     );
   }
 
-  /** Moves the injected clock and fires wall-clock timers it passed by the lateness bound. */
-  advanceClock(ms: number): void {
-    this.clockMs += ms;
-    this.fireDue('wall-clock', this.clockMs - this.latenessMs);
+  /** Hands over an order-transaction record as the topology does, keyed by order id, at its commit time. */
+  feedTransaction(marker: OrderTransaction): void {
+    const eventTimeMs = marker.committed_at_ms!;
+    if (this.streamTimeMs === null || eventTimeMs > this.streamTimeMs) {
+      this.streamTimeMs = eventTimeMs;
+      this.fireDue('event-time', this.streamTimeMs);
+    }
+    this.logic.process(
+      { input: 'transactions', topic: 'cio.order-transactions', partition: 0, offset: String(this.offset++), key: Buffer.from(marker.order_id), value: marker, eventTimeMs },
+      this.context(),
+    );
   }
 
-  private fireDue(kind: TimerKind, limitMs: number): void {
-    for (;;) {
-      const due = [...this.timers.values()]
-        .filter((timer) => timer.kind === kind && timer.deadlineMs <= limitMs)
-        .sort((a, b) => a.deadlineMs - b.deadlineMs || (a.key < b.key ? -1 : 1))[0];
-      if (due === undefined) return;
-      this.timers.delete(`${kind}/${due.key}`);
-      const firedAtMs = kind === 'event-time' ? this.streamTimeMs! : this.clockMs;
-      this.logic.onTimer({ ...due, payload: null, firedAtMs }, this.context());
+  /** Moves the injected clock and fires, one after the other, the wall-clock timers it passed by the lateness bound. */
+  async advanceClock(ms: number): Promise<void> {
+    this.clockMs += ms;
+    for (let due = this.takeDue('wall-clock', this.clockMs - this.latenessMs); due !== undefined; due = this.takeDue('wall-clock', this.clockMs - this.latenessMs)) {
+      await this.logic.onTimer({ ...due, payload: null, firedAtMs: this.clockMs }, this.context());
     }
+  }
+
+  private fireDue(kind: 'event-time', limitMs: number): void {
+    for (let due = this.takeDue(kind, limitMs); due !== undefined; due = this.takeDue(kind, limitMs)) {
+      const result = this.logic.onTimer({ ...due, payload: null, firedAtMs: this.streamTimeMs! }, this.context());
+      if (result instanceof Promise) throw new Error(`event-time timer ${due.key} was not handled synchronously`);
+    }
+  }
+
+  private takeDue(kind: TimerKind, limitMs: number): { kind: TimerKind; key: string; deadlineMs: number } | undefined {
+    const due = [...this.timers.values()]
+      .filter((timer) => timer.kind === kind && timer.deadlineMs <= limitMs)
+      .sort((a, b) => a.deadlineMs - b.deadlineMs || (a.key < b.key ? -1 : 1))[0];
+    if (due !== undefined) this.timers.delete(`${kind}/${due.key}`);
+    return due;
   }
 
   named(name: string): EventRecord[] {

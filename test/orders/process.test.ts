@@ -112,9 +112,9 @@ describe('orders › completion', () => {
     const h = new OrdersHarness({ graceMs: 5000, latenessMs: 1000 });
     h.feed('orders', await h.change('orders', orderRow(1021), { pos: 100, tsMs: T0 }));
     h.feed('order_items', await h.change('order_items', itemRow(7200, 1021, 'A', 1, '1.000'), { pos: 150, tsMs: T0 }));
-    h.advanceClock(5500);
+    await h.advanceClock(5500);
     assert.equal(h.emitted.length, 0);
-    h.advanceClock(600);
+    await h.advanceClock(600);
     assert.equal(h.named('order_placed').length, 1);
     assert.equal(h.pendingTimers('event-time'), 0);
     assert.equal(h.pendingTimers('wall-clock'), 0);
@@ -140,6 +140,92 @@ describe('orders › completion', () => {
     await laterTraffic(h, T0 + 6000, 300);
     assert.equal(h.emitted.length, 0);
     assert.deepEqual(h.guests, ['order']);
+  });
+});
+
+describe('orders › wall-clock fallback waits for the items input', () => {
+  const skusOf = (record: { data: Record<string, unknown> }) => (record.data['items'] as { sku: string }[]).map((item) => item.sku);
+
+  /** Builds a harness whose items input is not caught up, with order `orderId` and one item of it. */
+  async function behindWithOrder(orderId: number, itemId: number): Promise<OrdersHarness> {
+    const h = new OrdersHarness({ graceMs: 5000, latenessMs: 1000 });
+    h.caughtUp.set('order_items', false);
+    h.feed('orders', await h.change('orders', orderRow(orderId), { pos: 100, tsMs: T0 }));
+    h.feed('order_items', await h.change('order_items', itemRow(itemId, orderId, 'A', 1, '1.000'), { pos: 150, tsMs: T0 }));
+    return h;
+  }
+
+  test('waits while items are unread', async () => {
+    const h = await behindWithOrder(1030, 7300);
+    h.feed('orders', await h.change('orders', orderRow(1034), { pos: 170, tsMs: T0 }));
+    h.feed('order_items', await h.change('order_items', itemRow(7340, 1034, 'C', 1, '3.000'), { pos: 180, tsMs: T0 }));
+
+    await h.advanceClock(6000);
+    assert.equal(h.emitted.length, 0, 'the fallback sent an order while its items input was behind');
+    assert.deepEqual(h.caughtUpChecks, ['order_items', 'order_items']);
+    assert.equal(h.completionWaits, 2);
+    assert.deepEqual([...h.stores.waiting.data.keys()].sort(), ['1030', '1034']);
+    assert.equal(h.pendingTimers('wall-clock'), 1, 'one check timer replaces the two order timers');
+
+    await h.advanceClock(999);
+    assert.equal(h.caughtUpChecks.length, 2, 'checked again before a second passed');
+    await h.advanceClock(1);
+    assert.equal(h.caughtUpChecks.length, 3);
+    for (let second = 0; second < 20; second += 1) {
+      await h.advanceClock(1000);
+    }
+    assert.equal(h.caughtUpChecks.length, 23, 'one check a second, however many orders wait');
+    assert.equal(h.emitted.length, 0, 'the wait has no limit');
+    assert.equal(h.pendingTimers('wall-clock'), 1);
+
+    // The unread item of 1030 arrives, which starts its grace period again.
+    h.feed('order_items', await h.change('order_items', itemRow(7301, 1030, 'B', 1, '2.000'), { pos: 160, tsMs: T0 }));
+    assert.deepEqual([...h.stores.waiting.data.keys()], ['1034']);
+    h.caughtUp.set('order_items', true);
+    await h.advanceClock(1000);
+    assert.deepEqual(h.named('order_placed').map((record) => record.data['order_id']), ['1034']);
+    assert.deepEqual(skusOf(h.named('order_placed')[0]!), ['C']);
+
+    await h.advanceClock(6000);
+    const placed = h.named('order_placed');
+    assert.deepEqual(placed.map((record) => record.data['order_id']), ['1034', '1030']);
+    assert.deepEqual(skusOf(placed[1]!), ['A', 'B']);
+    assert.equal(h.stores.waiting.size, 0);
+    assert.equal(h.pendingTimers('wall-clock'), 0);
+    assert.equal(h.pendingTimers('event-time'), 0);
+  });
+
+  test('event-time path does not check', async () => {
+    const h = await behindWithOrder(1031, 7310);
+    await laterTraffic(h, T0 + 6000, 300);
+    assert.equal(h.named('order_placed').length, 1);
+    assert.deepEqual(h.caughtUpChecks, []);
+    assert.equal(h.pendingTimers('wall-clock'), 0);
+  });
+
+  test('event-time completion ends the wait', async () => {
+    const h = await behindWithOrder(1032, 7320);
+    await h.advanceClock(6000);
+    assert.equal(h.completionWaits, 1);
+    await laterTraffic(h, T0 + 6000, 300);
+    assert.equal(h.named('order_placed').length, 1);
+    assert.equal(h.stores.waiting.size, 0, 'the order left the waiting set');
+    await h.advanceClock(10_000);
+    assert.equal(h.caughtUpChecks.length, 1, 'an empty waiting set is not checked');
+    assert.equal(h.pendingTimers('wall-clock'), 0, 'the check timer stops with nothing waiting');
+    assert.equal(h.named('order_placed').length, 1);
+  });
+
+  test('deleted waiting order is never sent', async () => {
+    const h = await behindWithOrder(1033, 7330);
+    await h.advanceClock(6000);
+    assert.equal(h.completionWaits, 1);
+    h.feed('orders', await h.change('orders', null, { op: 'd', before: orderRow(1033), pos: 200, tsMs: T0 + 100 }));
+    assert.equal(h.stores.waiting.size, 0);
+    h.caughtUp.set('order_items', true);
+    await h.advanceClock(10_000);
+    assert.equal(h.emitted.length, 0);
+    assert.equal(h.pendingTimers('wall-clock'), 0);
   });
 });
 
@@ -255,7 +341,7 @@ describe('orders › snapshot reads', () => {
     h.feed('orders', await h.change('orders', orderRow(950, { customer_id: 601, status: 'paid' }), { op: 'r', pos: 10, tsMs: T0 }));
     h.feed('order_items', await h.change('order_items', itemRow(9500, 950, 'A', 1, '59.800'), { op: 'r', pos: 10, tsMs: T0 }));
     await laterTraffic(h, T0 + 10_000, 300);
-    h.advanceClock(60_000);
+    await h.advanceClock(60_000);
     assert.equal(h.emitted.length, 0);
     const state = h.stores.orders.get('950') as OrderState;
     assert.equal(state.row?.total, '59.80');

@@ -7,6 +7,7 @@ import type { Pool } from 'mysql2/promise';
 import { pino } from 'pino';
 
 import type { EventRecord } from '../../processors/customerio/records.ts';
+import { pointGroupAtEnd } from '../../processors/demo/demo.ts';
 import { loadMapping } from '../../processors/mapping/mapping.ts';
 import { loadOrdersConfig } from '../../processors/orders/config.ts';
 import { ordersTopology } from '../../processors/orders/topology.ts';
@@ -53,6 +54,18 @@ async function topicsExist(topics: string[]): Promise<void> {
   }), 60_000);
 }
 
+const SHOP_TOPICS = ['shop.shop.orders', 'shop.shop.order_items', 'shop.shop.fulfillments', 'shop.shop.refunds', 'shop.shop.subscriptions'];
+
+/**
+ * Commits the current end of the shop topics for the new group `app`, so the
+ * processor reads what the test writes next and not the history other tests left.
+ * The wall-clock fallback waits until the whole items input is read, which over a
+ * long history takes longer than the test's timeouts.
+ */
+async function readFromEnd(app: string): Promise<void> {
+  await withAdmin(async (admin) => pointGroupAtEnd(admin, app, SHOP_TOPICS, new Set(await admin.listTopics())));
+}
+
 function start(app: string, outputTopic: string): Promise<ProcessorRuntime> {
   const config = loadOrdersConfig({ ORDERS_GRACE_MS: GRACE_MS, ORDERS_OUTPUT_TOPIC: outputTopic });
   return startRuntime(ordersTopology({ config, mapping, name: app }), {
@@ -97,6 +110,7 @@ describe('orders processor on the real stack', { timeout: 170_000 }, () => {
     const [late, single, paid, shipped, trimmed] = [uniqueId(), uniqueId(), uniqueId(), uniqueId(), uniqueId()];
     const customer = uniqueId();
     const refundCustomer = uniqueId();
+    await readFromEnd(app);
 
     // Order row in one transaction, its two items in a later one within the grace period.
     await insertOrder(pool, late, customer, '59.80');
@@ -141,7 +155,7 @@ describe('orders processor on the real stack', { timeout: 170_000 }, () => {
       await conn.query("INSERT INTO subscriptions (customer_id, plan, status, price, started_at) VALUES (?, 'monthly', 'active', 9.99, ?)", [customer, PLACED_AT]);
     });
 
-    await topicsExist(['shop.shop.orders', 'shop.shop.order_items', 'shop.shop.fulfillments', 'shop.shop.refunds', 'shop.shop.subscriptions']);
+    await topicsExist(SHOP_TOPICS);
     const runtime = await start(app, outputTopic);
     try {
       const customers = new Set([customer, refundCustomer]);
@@ -208,6 +222,7 @@ describe('orders processor on the real stack', { timeout: 170_000 }, () => {
       }
     };
 
+    await readFromEnd(app);
     await writeBatch(3);
     await topicsExist(['shop.shop.fulfillments', 'shop.shop.refunds', 'shop.shop.subscriptions']);
     const first = await start(app, outputTopic);

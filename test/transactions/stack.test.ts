@@ -12,6 +12,7 @@ import type { EventRecord } from '../../processors/customerio/records.ts';
 import { loadMapping, topicOf } from '../../processors/mapping/mapping.ts';
 import { loadOrdersConfig } from '../../processors/orders/config.ts';
 import { ordersTopology } from '../../processors/orders/topology.ts';
+import { pointGroupAtEnd } from '../../processors/demo/demo.ts';
 import type { ProcessorRuntime } from '../../processors/runtime/runtime.ts';
 import { loadTransactionsConfig } from '../../processors/transactions/config.ts';
 import type { OrderTransaction } from '../../processors/transactions/records.ts';
@@ -137,6 +138,16 @@ describe('transaction metadata on the real stack', { timeout: 300_000 }, () => {
   before(async () => {
     // The orders processor reads the markers as they are, so they need its partition count.
     await createTopics([{ topic: markersTopic, partitions: await ordersTaskCount() }]);
+    // The processors read what the tests write next, not the history other tests left: the
+    // wall-clock fallback waits until the whole items input is read, which takes longer than
+    // these tests' timeouts over a long history.
+    await withAdmin(async (admin) => {
+      const existing = new Set(await admin.listTopics());
+      await pointGroupAtEnd(admin, transactionsApp, ['shop.shop.orders', 'shop.shop.order_items', 'shop.transaction'], existing);
+      for (const app of [promptApp, graceApp]) {
+        await pointGroupAtEnd(admin, app, ['shop.shop.orders', 'shop.shop.order_items', 'shop.shop.fulfillments', 'shop.shop.refunds', 'shop.shop.subscriptions'], existing);
+      }
+    });
     runtimes.push(await startTransactions(transactionsApp, markersTopic));
     runtimes.push(await startOrders(promptApp, promptEvents, markersTopic, LONG_GRACE_MS));
     runtimes.push(await startOrders(graceApp, graceEvents, markersTopic, SHORT_GRACE_MS));
