@@ -163,10 +163,30 @@ async function ensureTopics(admin: Admin, io: DemoIo): Promise<void> {
   io.err.write(`topics: created ${missing.map(({ topic }) => topic).join(', ')}\n`);
 }
 
+/** Bound on retrying an admin call that a broker refused with a retriable error. */
+const ADMIN_RETRY_MS = 30_000;
+
+/**
+ * Runs an admin call again while the broker answers with a retriable error. A KRaft broker can
+ * answer "not the leader" or "does not host this topic-partition" for a topic created a moment ago.
+ */
+async function retryAdmin<T>(call: () => Promise<T>): Promise<T> {
+  const deadline = Date.now() + ADMIN_RETRY_MS;
+  for (;;) {
+    try {
+      return await call();
+    } catch (error) {
+      const retriable = (error as { retriable?: unknown }).retriable === true;
+      if (!retriable || Date.now() >= deadline) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+  }
+}
+
 /** End offset of each partition of `topic`, or an empty map when the topic does not exist. */
 async function endOffsets(admin: Admin, topic: string, existing: ReadonlySet<string>): Promise<Map<number, string>> {
   if (!existing.has(topic)) return new Map();
-  const offsets = await admin.fetchTopicOffsets(topic);
+  const offsets = await retryAdmin(() => admin.fetchTopicOffsets(topic));
   return new Map(offsets.map(({ partition, high }) => [partition, high]));
 }
 
@@ -174,8 +194,8 @@ async function endOffsets(admin: Admin, topic: string, existing: ReadonlySet<str
 export async function pointGroupAtEnd(admin: Admin, groupId: string, topics: readonly string[], existing: ReadonlySet<string>): Promise<void> {
   for (const topic of topics) {
     if (!existing.has(topic)) continue;
-    const offsets = await admin.fetchTopicOffsets(topic);
-    await admin.setOffsets({ groupId, topic, partitions: offsets.map(({ partition, high }) => ({ partition, offset: high })) });
+    const offsets = await retryAdmin(() => admin.fetchTopicOffsets(topic));
+    await retryAdmin(() => admin.setOffsets({ groupId, topic, partitions: offsets.map(({ partition, high }) => ({ partition, offset: high })) }));
   }
 }
 

@@ -145,16 +145,32 @@ describe('REES46 events through the whole pipeline', { timeout: 300_000 }, () =>
     }
   });
 
-  // NOTE: cart events carry the commit time of the replay and order_placed the file's
-  // placed_at, so suppression never matches them here. These carts stay silent because the
-  // order closes them within the carts settle time, which holds while the load is fast.
-  it('releases no cart of converted sessions', () => {
+  // Cart events carry the cart row's business time and order_placed the file's placed_at, so
+  // suppression decides on the file's own times. How many cart_updated events a session yields
+  // depends on how the carts processor groups the loader's commits, so the check is per
+  // released event: none of them may be one the rules drop.
+  it('releases no suppressible cart event', () => {
     const byId = new Map(people.map((person) => [person.id, person]));
-    const converted = [...sessions.values()].filter((session) => session.carts.length > 0 && session.purchases.length > 0 && suppressedBy(session, Math.min(...session.purchases)));
+    const all = [...sessions.values()];
+    const purchasesOf = new Map<string, number[]>();
+    for (const session of all) purchasesOf.set(session.userId, [...(purchasesOf.get(session.userId) ?? []), ...session.purchases]);
+    const converted = all.filter((session) => session.carts.length > 0 && session.purchases.length > 0 && suppressedBy(session, Math.min(...session.purchases)));
     assert.ok(converted.length >= 20, `only ${converted.length} converted sessions fall inside the window`);
-    for (const session of converted) {
-      assert.deepEqual(cartEventsOf(byId.get(idOf(session.userId)), session.session), [], `cart events released for converted session ${session.session}`);
+    let silent = 0;
+    for (const session of all.filter((candidate) => candidate.carts.length > 0)) {
+      const released = cartEventsOf(byId.get(idOf(session.userId)), session.session);
+      for (const event of released) {
+        // A released event's timestamp is its newest change: an order within W after it falls
+        // into the hold, and an order up to Q (= W) before it covers it with its quiet period.
+        const cause = (purchasesOf.get(session.userId) ?? []).find(
+          (placedAt) => (event.timestamp <= placedAt && placedAt <= event.timestamp + WINDOW_SECONDS) || (placedAt <= event.timestamp && event.timestamp <= placedAt + WINDOW_SECONDS),
+        );
+        assert.equal(cause, undefined, `${event.name} ${event.id} of session ${session.session} at ${event.timestamp} was released although a purchase at ${cause} suppresses it`);
+      }
+      if (converted.includes(session) && released.length === 0) silent += 1;
     }
+    // Most converted sessions end with the purchase inside the hold of their last cart change.
+    assert.ok(silent >= 20, `only ${silent} of ${converted.length} converted sessions released no cart event`);
   });
 
   it('releases each abandoned cart once', () => {
