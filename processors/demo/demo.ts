@@ -167,8 +167,8 @@ async function ensureTopics(admin: Admin, io: DemoIo): Promise<void> {
 const ADMIN_RETRY_MS = 30_000;
 
 /**
- * Runs an admin call again while the broker answers with a retriable error. A KRaft broker can
- * answer "not the leader" or "does not host this topic-partition" for a topic created a moment ago.
+ * Repeats an admin call while the broker returns a retriable error. A KRaft broker can
+ * return "not the leader" or "does not host this topic-partition" for a topic created a moment ago.
  */
 async function retryAdmin<T>(call: () => Promise<T>): Promise<T> {
   const deadline = Date.now() + ADMIN_RETRY_MS;

@@ -151,8 +151,8 @@ describe('REES46 events through the whole pipeline', { timeout: 300_000 }, () =>
   // released event: none of them may be one the rules drop.
   // NOTE: the two cart tests below run and print their result, but a failure is reported as TODO
   // and does not fail the run. Suppression counts its order input idle after
-  // SUPPRESSION_IDLE_INPUT_MS without records, and REES46 purchases are sparse, so a cart hold
-  // can be released while its order still waits in the orders processor; and the carts processor
+  // SUPPRESSION_IDLE_INPUT_MS without records, and REES46 purchases are sparse. So a cart hold
+  // can be released while its order still waits in the orders processor. The carts processor also
   // groups changes by commit time, so the number of cart events per session depends on load speed.
   // Both need event-time progress carried from orders to suppression.
   const cartTiming = { todo: 'cart releases depend on processing speed until order progress reaches suppression' };
