@@ -92,6 +92,9 @@ function readOnly<V>(store: KeyValueStore<V>, phase: string): KeyValueStore<V> {
 export interface ContextDependencies {
   readonly applicationId: string;
   readonly task: number;
+  readonly taskCount: number;
+  /** Partition count per output topic; handler contexts only. */
+  readonly outputPartitions?: ReadonlyMap<string, number>;
   readonly definition: AnyProcessorDefinition;
   readonly stores: TaskStores;
   readonly timers: TaskTimers | undefined;
@@ -120,6 +123,7 @@ export function createTaskContext(dependencies: ContextDependencies, phase: 'ini
   return {
     applicationId: dependencies.applicationId,
     task: dependencies.task,
+    taskCount: dependencies.taskCount,
     log: dependencies.log,
     store: (name: string) => readOnly(userStore(dependencies, name), phase),
   } as TaskContext<StoreMap>;
@@ -133,6 +137,7 @@ export function createTaskContext(dependencies: ContextDependencies, phase: 'ini
 export class HandlerContext implements ProcessorContext<StoreMap, OutputMap> {
   readonly applicationId: string;
   readonly task: number;
+  readonly taskCount: number;
   readonly log: Logger;
   private readonly dependencies: ContextDependencies;
   private writes: PendingWrites | undefined;
@@ -142,6 +147,7 @@ export class HandlerContext implements ProcessorContext<StoreMap, OutputMap> {
     this.dependencies = dependencies;
     this.applicationId = dependencies.applicationId;
     this.task = dependencies.task;
+    this.taskCount = dependencies.taskCount;
     this.log = dependencies.log;
   }
 
@@ -193,6 +199,36 @@ export class HandlerContext implements ProcessorContext<StoreMap, OutputMap> {
 
   emit(outputName: string, record: OutputRecord<unknown>): void {
     const writes = this.active('emit');
+    const output = this.output(outputName);
+    if (record.partition !== undefined) {
+      const count = this.outputPartitions(outputName);
+      if (!Number.isInteger(record.partition) || record.partition < 0 || record.partition >= count) {
+        throw new RuntimeError(
+          'OUTPUT_PARTITION_INVALID',
+          `partition ${record.partition} of output "${outputName}" (topic ${output.topic}) does not exist; the topic has ${count} partitions`,
+        );
+      }
+    }
+    const timestampMs = record.timestampMs ?? this.currentEventTimeMs;
+    writes.add(output.topic, {
+      ...(record.partition === undefined ? {} : { partition: record.partition }),
+      key: record.key,
+      value: record.value === null ? null : output.serialize(record.value),
+      timestamp: String(Math.trunc(timestampMs)),
+      ...(record.headers === undefined ? {} : { headers: { ...record.headers } as IHeaders }),
+    });
+  }
+
+  outputPartitions(outputName: string): number {
+    const output = this.output(outputName);
+    const count = this.dependencies.outputPartitions?.get(output.topic);
+    if (count === undefined) {
+      throw new RuntimeError('OUTPUT_PARTITIONS_UNKNOWN', `the partition count of topic ${output.topic} is not known to task ${this.task}`);
+    }
+    return count;
+  }
+
+  private output(outputName: string) {
     const outputs = this.dependencies.definition.outputs ?? {};
     const output = Object.hasOwn(outputs, outputName) ? outputs[outputName] : undefined;
     if (output === undefined) {
@@ -202,13 +238,7 @@ export class HandlerContext implements ProcessorContext<StoreMap, OutputMap> {
           `declared outputs: ${Object.keys(outputs).join(', ') || '(none)'}`,
       );
     }
-    const timestampMs = record.timestampMs ?? this.currentEventTimeMs;
-    writes.add(output.topic, {
-      key: record.key,
-      value: record.value === null ? null : output.serialize(record.value),
-      timestamp: String(Math.trunc(timestampMs)),
-      ...(record.headers === undefined ? {} : { headers: { ...record.headers } as IHeaders }),
-    });
+    return output;
   }
 
   schedule(timer: TimerRequest): void {

@@ -180,6 +180,8 @@ export interface FiredTimer extends Timer {
 export interface OutputRecord<V> {
   readonly key: string | Buffer | null;
   readonly value: V | null;
+  /** Partition to write to; by default the key decides. Must be below outputPartitions(output). */
+  readonly partition?: number;
   readonly headers?: Readonly<Record<string, string | Buffer>>;
   /** Kafka timestamp of the output; defaults to the context's eventTimeMs. */
   readonly timestampMs?: number;
@@ -190,6 +192,8 @@ export interface TaskContext<S extends StoreMap> {
   readonly applicationId: string;
   /** Partition number this task owns across all co-partitioned inputs. */
   readonly task: number;
+  /** Number of tasks of the processor: the partition count of its co-partitioned inputs. */
+  readonly taskCount: number;
   readonly log: Logger;
   store<K extends keyof S & string>(name: K): KeyValueStore<StoreValue<S[K]>>;
 }
@@ -218,6 +222,8 @@ export interface ProcessorContext<S extends StoreMap, O extends OutputMap> exten
    */
   inputCaughtUp(input: string): Promise<boolean>;
   emit<K extends keyof O & string>(output: K, record: OutputRecord<OutputValue<O[K]>>): void;
+  /** Partition count of an output's topic, as the runtime found or created it at start. */
+  outputPartitions<K extends keyof O & string>(output: K): number;
   schedule(timer: TimerRequest): void;
   /** Returns whether the timer existed. */
   cancel(kind: TimerKind, key: string): boolean;
@@ -236,6 +242,15 @@ export interface ProcessorDefinition<I extends InputMap, S extends StoreMap, O e
   init?(ctx: TaskContext<S>): void | Promise<void>;
   process(record: InputRecordOf<I>, ctx: ProcessorContext<S, O>): void | Promise<void>;
   onTimer?(timer: FiredTimer, ctx: ProcessorContext<S, O>): void | Promise<void>;
+  /**
+   * Runs per running task every `intervalMs` of wall clock, whether or not the task has
+   * records, in a transaction of its own like a wall-clock timer. For work that an idle
+   * task must do too, such as reporting its progress downstream.
+   */
+  readonly punctuate?: {
+    readonly intervalMs: number;
+    run(ctx: ProcessorContext<S, O>): void | Promise<void>;
+  };
   /** Runs per task when it is revoked or the runtime stops. */
   close?(ctx: TaskContext<S>): void | Promise<void>;
 }

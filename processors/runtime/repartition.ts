@@ -137,9 +137,10 @@ export function planTopology(
     checkExistingPartitions(spec.topic, spec.partitions, partitionCounts, spec.topic === dlqTopic);
   }
 
+  // An output topic that exists keeps its partition count; a missing one is created with the declared count.
   const outputTopics = Object.values(definition.outputs ?? {}).map((entry) => ({
     topic: entry.topic,
-    partitions: entry.partitions ?? taskCount,
+    partitions: partitionCounts.get(entry.topic) ?? entry.partitions ?? taskCount,
     compacted: false,
   }));
 

@@ -175,6 +175,8 @@ export class Task {
   private closePromise: Promise<void> | undefined;
   private initializedOnce = false;
   private consecutiveFailures = 0;
+  /** Clock time at which the definition's punctuate runs next; 0 runs it on the first tick. */
+  private nextPunctuateMs = 0;
   private lastHeartbeatAt = 0;
 
   constructor(deps: TaskDependencies) {
@@ -216,6 +218,8 @@ export class Task {
     this.context = new HandlerContext({
       applicationId: deps.plan.applicationId,
       task: deps.id,
+      taskCount: deps.plan.taskCount,
+      outputPartitions: new Map(deps.plan.outputTopics.map((spec) => [spec.topic, spec.partitions])),
       definition: deps.definition,
       stores: this.stores,
       timers: this.timers,
@@ -410,6 +414,7 @@ export class Task {
       {
         applicationId: this.deps.plan.applicationId,
         task: this.id,
+        taskCount: this.deps.plan.taskCount,
         definition: this.deps.definition,
         stores: this.stores,
         timers: this.timers,
@@ -498,8 +503,9 @@ export class Task {
   }
 
   /**
-   * Fires due wall-clock timers in a transaction of their own. Called by the
-   * runtime on an interval so an idle partition still releases what it holds.
+   * Fires due wall-clock timers, and the definition's punctuate when its interval
+   * has passed, in a transaction of their own. Called by the runtime on an interval
+   * so an idle partition still releases what it holds.
    */
   async tick(): Promise<void> {
     if (this.timers === undefined || this.stateValue !== 'running') {
@@ -519,6 +525,7 @@ export class Task {
       const tally: Tally = { skipped: 0, deadLetters: [] };
       try {
         await this.fireWallClockTimers(writes, tally, control);
+        await this.punctuate(writes, control);
         if (writes.size > 0 || this.stores.hasPendingChanges()) {
           await this.commit(writes, [], tally);
           this.deps.onCommitted({ task: this.id, offsets: [], records: 0, durationMs: performance.now() - started });
@@ -527,6 +534,24 @@ export class Task {
         await this.recover(error, [], control);
       }
     });
+  }
+
+  private async punctuate(writes: PendingWrites, control: BatchControl): Promise<void> {
+    const punctuate = this.deps.definition.punctuate;
+    const nowMs = this.deps.clock.now();
+    if (punctuate === undefined || nowMs < this.nextPunctuateMs) {
+      return;
+    }
+    this.nextPunctuateMs = nowMs + punctuate.intervalMs;
+    await this.runHandler(
+      'timer',
+      nowMs,
+      writes,
+      control,
+      () => punctuate.run(this.context),
+      (error) => this.log.error({ err: error }, 'punctuate failed; it runs again after its interval'),
+      { punctuate: true },
+    );
   }
 
   /** Commits what a chunk or timer round wrote, with the store changes and input offsets. */
