@@ -26,6 +26,11 @@ export interface CartsConfig {
   readonly settleMs: number;
   /** Binlog positions remembered per cart to drop records the connector emits again. */
   readonly dedupePositionsPerCart: number;
+  /**
+   * Wall-clock ms between two progress checks of a task; when its progress changed, it writes
+   * a progress record to every partition of the cart-events topic (processors/progress). 0 = never.
+   */
+  readonly progressIntervalMs: number;
   /** Value format of the Debezium topics, and the schema registry for Avro. */
   readonly source: SourceFormatConfig;
 }
@@ -36,6 +41,7 @@ export const CARTS_CONFIG_KEYS = [
   { variable: 'CIO_CDC_CART_SNAPSHOTS_TOPIC', default: 'cio.cart-snapshots', unit: 'topic' },
   { variable: 'CIO_CDC_CARTS_SETTLE_MS', default: '2000', unit: 'ms' },
   { variable: 'CIO_CDC_CARTS_DEDUPE_POSITIONS', default: '64', unit: 'count' },
+  { variable: 'CIO_CDC_CARTS_PROGRESS_INTERVAL_MS', default: '1000', unit: 'ms' },
   ...SOURCE_FORMAT_CONFIG_KEYS,
 ] as const;
 
@@ -47,6 +53,7 @@ export function parseCartsConfig(env: Environment): CartsConfig {
     cartSnapshotsTopic: readText(env, 'CIO_CDC_CART_SNAPSHOTS_TOPIC', 'cio.cart-snapshots'),
     settleMs: readInteger(env, 'CIO_CDC_CARTS_SETTLE_MS', 2000, 0, invalid),
     dedupePositionsPerCart: readInteger(env, 'CIO_CDC_CARTS_DEDUPE_POSITIONS', 64, 1, invalid),
+    progressIntervalMs: readInteger(env, 'CIO_CDC_CARTS_PROGRESS_INTERVAL_MS', 1000, 0, invalid),
     source: parseSourceFormatConfig(env, invalid),
   };
   if (config.cartEventsTopic === config.cartSnapshotsTopic) {

@@ -14,6 +14,11 @@
  *
  * A change is held until the cart has been quiet for `settleMs` of event time, so the cart row
  * and the items of one MySQL transaction go out as one cart_updated.
+ *
+ * Stores `pending` (cart_id → event time of the unsent change) and `progress` feed the punctuate,
+ * which writes a progress record to every partition of cio.cart-events when the task's
+ * progress changes (processors/progress/records.ts), so suppression tells a busy task from an
+ * idle one.
  */
 import type { EventRecord } from '../customerio/records.ts';
 import type { ChangeEvent } from '../debezium/index.ts';
@@ -22,9 +27,12 @@ import type { SourceFormatConfig } from '../debezium/source-format.ts';
 import { changeEventDecoder } from '../mapping/change-decoder.ts';
 import { columnHintsOf, topicOf } from '../mapping/mapping.ts';
 import type { Mapping } from '../mapping/mapping.ts';
+import type { ProgressRecord } from '../progress/records.ts';
+import { noteEmitted, reportProgress, setPending } from '../progress/reporter.ts';
+import type { ProgressContext, ProgressState } from '../progress/reporter.ts';
 import { ORIGIN_HEADERS, defineProcessor, input, keyValueStore, output } from '../runtime/index.ts';
 import type { IHeaders } from 'kafkajs';
-import type { Decoder } from '../runtime/index.ts';
+import type { Decoder, KeyValueStore } from '../runtime/index.ts';
 import type { CartsConfig } from './config.ts';
 import { CartRecordRejectedError } from './errors.ts';
 import { applyChange, cartIdOf, cartsRules, flushCart, sourceOf } from './process.ts';
@@ -82,9 +90,11 @@ export function cartsTopology(config: CartsConfig, mapping: Mapping, name = 'car
     },
     stores: {
       carts: keyValueStore<CartState>(),
+      pending: keyValueStore<number>(),
+      progress: keyValueStore<ProgressState>(),
     },
     outputs: {
-      cart_events: output<EventRecord>(config.cartEventsTopic),
+      cart_events: output<EventRecord | ProgressRecord>(config.cartEventsTopic),
       cart_snapshots: output<CartSnapshot>(config.cartSnapshotsTopic),
     },
 
@@ -101,6 +111,7 @@ export function cartsTopology(config: CartsConfig, mapping: Mapping, name = 'car
         return;
       }
       store.put(cartId, result.state);
+      setPending(ctx.store('pending'), cartId, pendingEventTimeMs(result.state));
       // The event-time timer flushes once the task's stream time has moved `settleMs` past this
       // change; the wall-clock timer flushes an idle partition, whose stream time stands still.
       // It counts from now, not from the change's event time, so records read while catching
@@ -116,15 +127,47 @@ export function cartsTopology(config: CartsConfig, mapping: Mapping, name = 'car
       if (state === undefined || state.pending === null) return;
       const result = flushCart(state, rules);
       store.put(timer.key, result.state);
+      setPending(ctx.store('pending'), timer.key, pendingEventTimeMs(result.state));
       if (result.snapshot !== undefined) {
         ctx.emit('cart_snapshots', { key: timer.key, value: result.snapshot });
       }
       for (const event of result.events) {
         ctx.emit('cart_events', { key: event.customerId, value: event, timestampMs: event.timestamp * 1000 });
+        noteEmitted(ctx.store('progress'), event.timestamp * 1000);
       }
       if (result.state.row !== null && result.state.row.customerId === null && state.pending.live) {
         ctx.log.info({ cartId: timer.key }, 'cart has no customer id; nothing emitted');
       }
     },
+
+    ...(config.progressIntervalMs > 0 ? { punctuate: progressPunctuate(config.progressIntervalMs) } : {}),
   });
+}
+
+type ProgressStoresContext = ProgressContext & {
+  store(name: 'pending'): KeyValueStore<number>;
+  store(name: 'progress'): KeyValueStore<ProgressState>;
+};
+
+function progressPunctuate(intervalMs: number) {
+  return {
+    intervalMs,
+    // The runtime passes this processor's context, whose store and emit are typed per name.
+    run: (context: object) => {
+      const ctx = context as ProgressStoresContext;
+      return reportProgress(ctx, 'cart_events', ['carts', 'cart_items'], { pending: ctx.store('pending'), progress: ctx.store('progress') });
+    },
+  };
+}
+
+/**
+ * Event time of the event an unsent change will give: the earliest of the cart row's updated_at
+ * (else the commit time) and a pending checkout; null when nothing is pending.
+ */
+function pendingEventTimeMs(state: CartState): number | null {
+  const pending = state.pending;
+  if (pending === null) return null;
+  const updatedSec = pending.sourceUpdatedAt ?? Math.floor(pending.lastTsMs / 1000);
+  const checkoutSec = pending.checkout?.at ?? Infinity;
+  return Math.min(updatedSec, checkoutSec) * 1000;
 }

@@ -10,6 +10,10 @@
  *                                                processor, keyed by order id; unset = not read
  *   ORDERS_TRANSACTION_METADATA  true when the topic is set  complete an order as soon as the
  *                                                items of its creating transaction arrived
+ *   ORDERS_PROGRESS_INTERVAL_MS  1000             how often each task checks its progress and, when
+ *                                                it changed, writes a progress record to every
+ *                                                partition of the output topic; 0 = never
+ *                                                (processors/progress/records.ts)
  *   SOURCE_VALUE_FORMAT, SCHEMA_REGISTRY_*  value format of the Debezium topics
  *                                           (processors/debezium/source-format.ts)
  */
@@ -30,6 +34,8 @@ export interface OrdersConfig {
    * as the transactions topic counts them. Otherwise only the grace period decides.
    */
   readonly transactionMetadata: boolean;
+  /** Wall-clock ms between two progress checks of a task; 0 writes no progress records. */
+  readonly progressIntervalMs: number;
   /** Value format of the Debezium topics, and the schema registry for Avro. */
   readonly source: SourceFormatConfig;
 }
@@ -40,11 +46,14 @@ export const ORDERS_DEFAULTS: OrdersConfig = Object.freeze({
   mappingFile: DEFAULT_MAPPING_FILE,
   transactionsTopic: null,
   transactionMetadata: false,
+  progressIntervalMs: 1_000,
   source: SOURCE_FORMAT_DEFAULTS,
 });
 
 /** Upper bound of the grace period: one day; a longer hold is a configuration mistake. */
 const MAX_GRACE_MS = 86_400_000;
+/** Upper bound of the progress interval: one minute, so a consumer waiting on it is not held longer. */
+const MAX_PROGRESS_INTERVAL_MS = 60_000;
 
 export function loadOrdersConfig(env: Readonly<Record<string, string | undefined>> = process.env): OrdersConfig {
   const graceText = env.ORDERS_GRACE_MS?.trim();
@@ -62,8 +71,21 @@ export function loadOrdersConfig(env: Readonly<Record<string, string | undefined
   const mappingFile = env.CIO_CDC_MAPPING_FILE?.trim() || ORDERS_DEFAULTS.mappingFile;
   const transactionsTopic = env.ORDERS_TRANSACTIONS_TOPIC?.trim() || null;
   const transactionMetadata = parseTransactionMetadata(env.ORDERS_TRANSACTION_METADATA, transactionsTopic);
+  const progressIntervalMs = parseProgressInterval(env.ORDERS_PROGRESS_INTERVAL_MS);
   const source = parseSourceFormatConfig(env, (variable, message) => new OrdersConfigError(variable, message));
-  return Object.freeze({ graceMs, outputTopic, mappingFile, transactionsTopic, transactionMetadata, source });
+  return Object.freeze({ graceMs, outputTopic, mappingFile, transactionsTopic, transactionMetadata, progressIntervalMs, source });
+}
+
+function parseProgressInterval(raw: string | undefined): number {
+  const text = raw?.trim() ?? '';
+  if (text === '') return ORDERS_DEFAULTS.progressIntervalMs;
+  if (!/^\d+$/.test(text) || Number(text) > MAX_PROGRESS_INTERVAL_MS) {
+    throw new OrdersConfigError(
+      'ORDERS_PROGRESS_INTERVAL_MS',
+      `expected whole milliseconds between 0 and ${MAX_PROGRESS_INTERVAL_MS}, got ${JSON.stringify(raw)}`,
+    );
+  }
+  return Number(text);
 }
 
 /** On by default when a transactions topic is set; on without one is a configuration mistake. */

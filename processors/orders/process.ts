@@ -35,6 +35,8 @@ import type { ChangeEvent } from '../debezium/envelope.ts';
 import { Instant } from '../debezium/temporal.ts';
 import type { Mapping, TableMapping } from '../mapping/mapping.ts';
 import type { FiredTimer, KeyValueStore, TimerKind, TimerRequest, Timer } from '../runtime/processor.ts';
+import { noteEmitted, setPending } from '../progress/reporter.ts';
+import type { ProgressState } from '../progress/reporter.ts';
 import type { OrderTransaction } from '../transactions/records.ts';
 import { OrderRecordError } from './errors.ts';
 import type {
@@ -88,6 +90,10 @@ export interface OrdersStores {
   gated: KeyValueStore<number>;
   /** Orders whose wall-clock fallback found the items input not caught up: order id → clock time the wait began. */
   waiting: KeyValueStore<number>;
+  /** Orders with a row whose order_placed is not decided yet: order id → the event time it will carry. */
+  pending: KeyValueStore<number>;
+  /** Largest event time emitted and the last progress record written (processors/progress/reporter.ts). */
+  progress: KeyValueStore<ProgressState>;
 }
 
 /** The part of the runtime's ProcessorContext this logic uses. */
@@ -409,7 +415,7 @@ export class OrdersLogic {
     const gated = ctx.store('gated');
     if (gated.size === 0) return;
     const reachedMs = this.completionWatermark(ctx);
-    const orders = ctx.store('orders');
+    const orders = this.orderStore(ctx);
     // NOTE: a scan per advance of the items input; the set holds only orders whose
     // grace period ran out while that input lagged, which stays small in practice.
     for (const [orderId, deadlineMs] of [...gated.entries()]) {
@@ -437,7 +443,7 @@ export class OrdersLogic {
   private onOrder(record: OrdersInput, ctx: OrdersContext): void {
     const event = record.value;
     const orderId = this.joinKey(record);
-    const store = ctx.store('orders');
+    const store = this.orderStore(ctx);
     const current = store.get(orderId) ?? newOrderState(orderId);
     const tsMs = event.source.tsMs;
     if (!isNewerChange(event.position, tsMs, current.rowPosition, current.rowTsMs)) {
@@ -513,7 +519,7 @@ export class OrdersLogic {
     if (row === null) return;
     const columns = new Columns(this.items, row, record);
     const itemId = columns.requiredText('id');
-    const store = ctx.store('orders');
+    const store = this.orderStore(ctx);
     const current = store.get(orderId) ?? newOrderState(orderId);
     const existing = current.items[itemId];
     if (existing !== undefined && !isNewerChange(event.position, event.source.tsMs, existing.position, existing.tsMs)) {
@@ -554,7 +560,7 @@ export class OrdersLogic {
     const event = record.value;
     if (event.op === 'delete' || event.after === null || this.fulfillments === undefined) return;
     const orderId = this.joinKey(record);
-    const store = ctx.store('orders');
+    const store = this.orderStore(ctx);
     const current = store.get(orderId) ?? newOrderState(orderId);
     if (current.fulfilled !== null) return;
     const columns = new Columns(this.fulfillments, event.after, record);
@@ -589,7 +595,7 @@ export class OrdersLogic {
     const key = this.joinKey(record);
     let customerId = columns.text('customerId');
     if (customerId === null && !key.startsWith(CUSTOMER_KEY_PREFIX)) {
-      const orders = ctx.store('orders');
+      const orders = this.orderStore(ctx);
       const order = orders.get(key) ?? newOrderState(key);
       customerId = order.row?.customerId ?? null;
       if (order.row === null) {
@@ -702,7 +708,7 @@ export class OrdersLogic {
     if (!this.transactionMetadata) return;
     const marker = record.value;
     const orderId = marker.order_id;
-    const store = ctx.store('orders');
+    const store = this.orderStore(ctx);
     const current = store.get(orderId) ?? newOrderState(orderId);
     if (current.placed !== 'pending') {
       ctx.log.debug({ orderId, transactionId: marker.transaction_id, placed: current.placed }, 'creating transaction of a decided order; ignored');
@@ -758,7 +764,7 @@ export class OrdersLogic {
       return;
     }
     const orderId = timer.key.slice(COMPLETION_TIMER_PREFIX.length);
-    const store = ctx.store('orders');
+    const store = this.orderStore(ctx);
     const state = store.get(orderId);
     if (state === undefined || state.placed !== 'pending' || state.row === null || state.rowDeleted) {
       this.cancelCompletion(orderId, ctx);
@@ -798,7 +804,7 @@ export class OrdersLogic {
     }
     ctx.log.info({ orderId, kind: timer.kind }, 'order completed by the wall-clock fallback (input idle)');
     this.cancelCompletion(orderId, ctx);
-    ctx.store('orders').put(orderId, this.complete(state, ctx));
+    this.orderStore(ctx).put(orderId, this.complete(state, ctx));
   }
 
   /** Completes every waiting order once the items input is caught up; otherwise checks again later. */
@@ -810,7 +816,7 @@ export class OrdersLogic {
       ctx.log.debug({ waiting: waiting.size, recheckInMs: CAUGHT_UP_RECHECK_MS }, 'wall-clock fallback still waits: the items input is not caught up');
       return;
     }
-    const orders = ctx.store('orders');
+    const orders = this.orderStore(ctx);
     for (const [orderId, waitingSinceMs] of [...waiting.entries()]) {
       waiting.delete(orderId);
       const state = orders.get(orderId);
@@ -923,7 +929,37 @@ export class OrdersLogic {
   ): void {
     const value: EventRecord = { kind: 'event', customerId, name, id: deriveEventId(identity), timestamp: atSec, data, origin, source };
     ctx.emit('events', { key: customerId, value, timestampMs: atSec * 1000 });
+    noteEmitted(ctx.store('progress'), atSec * 1000);
   }
+
+  /** The `orders` store, keeping the `pending` store in step with every write. */
+  private orderStore(ctx: OrdersContext): KeyValueStore<OrderState> {
+    const orders = ctx.store('orders');
+    const pending = ctx.store('pending');
+    return {
+      name: orders.name,
+      get: (orderId) => orders.get(orderId),
+      has: (orderId) => orders.has(orderId),
+      put: (orderId, state) => {
+        orders.put(orderId, state);
+        setPending(pending, orderId, placedAtMs(state));
+      },
+      delete: (orderId) => {
+        setPending(pending, orderId, null);
+        return orders.delete(orderId);
+      },
+      entries: () => orders.entries(),
+      get size() {
+        return orders.size;
+      },
+    };
+  }
+}
+
+/** Event time order_placed will carry, while the order has a row and order_placed is undecided; otherwise null. */
+export function placedAtMs(state: OrderState): number | null {
+  if (state.placed !== 'pending' || state.row === null || state.rowDeleted) return null;
+  return (state.row.createdAtSec ?? Math.floor((state.rowTsMs ?? 0) / 1000)) * 1000;
 }
 
 function emptyItem(itemId: string): ItemState {

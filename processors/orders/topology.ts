@@ -11,7 +11,10 @@
  *                                                             ├── subscriptions  (subscription:<id> → events sent)
  *                                                             ├── watermarks     (input → event time reached)
  *                                                             ├── gated          (order id → deadline the items input must reach)
- *                                                             └── waiting        (order id → wall-clock fallback waiting since)
+ *                                                             ├── waiting        (order id → wall-clock fallback waiting since)
+ *                                                             └── pending        (order id → event time of its order_placed)
+ *   punctuate, every ORDERS_PROGRESS_INTERVAL_MS ──▶ a progress record to every partition of
+ *                                                     events when the task's progress changed
  *   cio.order-transactions  ──keyed by order id──────── (with transaction metadata on: the creating
  *                                                        transaction of an order and its item count,
  *                                                        from processors/transactions)
@@ -26,6 +29,9 @@ import { createSourceDecoder } from '../debezium/source-format.ts';
 import { changeEventDecoder } from '../mapping/change-decoder.ts';
 import type { Mapping } from '../mapping/mapping.ts';
 import { columnHintsOf, topicOf } from '../mapping/mapping.ts';
+import type { ProgressRecord } from '../progress/records.ts';
+import { reportProgress } from '../progress/reporter.ts';
+import type { ProgressContext, ProgressState } from '../progress/reporter.ts';
 import { defineProcessor, input, keyValueStore, output } from '../runtime/index.ts';
 import { parseOrderTransaction } from '../transactions/records.ts';
 import type { OrderTransaction } from '../transactions/records.ts';
@@ -100,9 +106,11 @@ export function ordersTopology({ config, mapping, name = 'cio-cdc-orders', onGue
       watermarks: keyValueStore<number>(),
       gated: keyValueStore<number>(),
       waiting: keyValueStore<number>(),
+      pending: keyValueStore<number>(),
+      progress: keyValueStore<ProgressState>(),
     },
     outputs: {
-      events: output<EventRecord>(config.outputTopic),
+      events: output<EventRecord | ProgressRecord>(config.outputTopic),
     },
     process(record, ctx) {
       logic.process(record as unknown as OrdersInput, ctx as unknown as OrdersContext);
@@ -110,5 +118,19 @@ export function ordersTopology({ config, mapping, name = 'cio-cdc-orders', onGue
     onTimer(timer, ctx) {
       return logic.onTimer(timer, ctx as unknown as OrdersContext);
     },
+    ...(config.progressIntervalMs > 0
+      ? {
+          punctuate: {
+            intervalMs: config.progressIntervalMs,
+            run: (ctx) => {
+              const stores = ctx as unknown as OrdersContext;
+              return reportProgress(ctx as unknown as ProgressContext, 'events', Object.keys(inputs), {
+                pending: stores.store('pending'),
+                progress: stores.store('progress'),
+              });
+            },
+          },
+        }
+      : {}),
   });
 }

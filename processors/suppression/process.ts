@@ -17,7 +17,8 @@
  */
 import type { EventRecord } from '../customerio/records.ts';
 import type { EventNames } from './config.ts';
-import type { CustomerState, DecisionRecord, HeldEvent, HeldKind, OrderMark } from './records.ts';
+import type { ProgressRecord } from '../progress/records.ts';
+import type { CustomerState, DecisionRecord, HeldEvent, HeldKind, OrderMark, ProducerProgress } from './records.ts';
 
 export interface Rules {
   readonly windowMs: number;
@@ -273,4 +274,39 @@ export function lowWatermark(inputs: readonly InputProgress[]): number | null {
     return null;
   }
   return Math.min(...active.map((input) => input.watermarkMs!));
+}
+
+/** Folds a progress record into its producer's state; a changed task count drops reports of tasks that no longer exist. */
+export function applyProgress(current: ProducerProgress | undefined, record: ProgressRecord): ProducerProgress {
+  const reports: Record<string, { idle: boolean; watermarkMs: number | null }> = {};
+  for (const [task, report] of Object.entries(current?.reports ?? {})) {
+    if (Number(task) < record.tasks) reports[task] = report;
+  }
+  reports[String(record.task)] = { idle: record.idle, watermarkMs: record.watermark_ms };
+  return { tasks: record.tasks, reports };
+}
+
+/**
+ * Progress of an input whose producers write progress records, or null when none has.
+ * The input is idle when every task of every producer said so. Otherwise its watermark is
+ * the lowest one of the tasks that are not idle, and null while one of them has not
+ * reported or has no watermark yet. When all are idle, the largest event time read from
+ * the input stands, as for any input.
+ */
+export function producerInputProgress(producers: readonly ProducerProgress[], readWatermarkMs: number | null): InputProgress | null {
+  if (producers.length === 0) return null;
+  let idle = true;
+  let lowestMs = Infinity;
+  let unknown = false;
+  for (const producer of producers) {
+    for (let task = 0; task < producer.tasks; task += 1) {
+      const report = producer.reports[String(task)];
+      if (report?.idle === true) continue;
+      idle = false;
+      if (report === undefined || report.watermarkMs === null) unknown = true;
+      else lowestMs = Math.min(lowestMs, report.watermarkMs);
+    }
+  }
+  if (idle) return { watermarkMs: readWatermarkMs, idle: true };
+  return { watermarkMs: unknown ? null : lowestMs, idle: false };
 }

@@ -6,6 +6,8 @@
  *   watermarks  input name  → InputWatermark (largest event time read from that input)
  *   due         timer key   → DueEntry (held events whose deadline the runtime's stream time
  *                              or the wall clock passed, waiting for the slower input)
+ *   producers   "<input>/<application id>" → ProducerProgress (the last progress record of
+ *                              each task of a processor that writes that input)
  *
  * Example decision record on cio.suppression-decisions (key "512"):
  *   {"decision":"suppressed","event_name":"checkout_started","event_id":"0F…","cart_id":"3010",
@@ -48,6 +50,19 @@ export interface CustomerState {
 
 export interface InputWatermark {
   readonly maxEventTimeMs: number;
+}
+
+/** What one producer task said in its last progress record (processors/progress/records.ts). */
+export interface TaskReport {
+  readonly idle: boolean;
+  readonly watermarkMs: number | null;
+}
+
+export interface ProducerProgress {
+  /** Task count of the producer, from its latest record. */
+  readonly tasks: number;
+  /** Last report per task number; a task absent here has not reported yet. */
+  readonly reports: Readonly<Record<string, TaskReport>>;
 }
 
 export interface DueEntry {

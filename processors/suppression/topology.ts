@@ -13,17 +13,37 @@
  * timer therefore only moves the hold to the `due` store; the hold is decided once every input
  * has been read past its deadline or has been idle for SUPPRESSION_IDLE_INPUT_MS (see
  * canRelease in process.ts). Wall-clock timers release holds of an idle partition.
+ *
+ * The orders and carts processors write progress records into these inputs
+ * (processors/progress/records.ts). Once a producer has written one into an input, that input
+ * counts as idle only when every task of the producer says it is idle, and its watermark is the
+ * lowest one those tasks report, whatever the wall clock says. An orders task that still holds
+ * an order back, or a carts task that reads a backlog, therefore keeps the holds it could
+ * decide differently.
  */
 import type { EventRecord } from '../customerio/records.ts';
 import { parseOutboxRecord } from '../customerio/records.ts';
+import { isProgressMessage, parseProgressRecord } from '../progress/records.ts';
+import type { ProgressRecord } from '../progress/records.ts';
 import { defineProcessor, input, keyValueStore, output } from '../runtime/index.ts';
 import type { ProcessorContext, SourceMessage } from '../runtime/index.ts';
 import type { SuppressionConfig } from './config.ts';
 import { SuppressionRecordRejectedError } from './errors.ts';
 import type { SuppressionMetrics } from './metrics.ts';
-import { EMPTY_CUSTOMER, canRelease, isEmpty, lowWatermark, onCartEvent, onOrderEvent, pruneOrders, releaseHeld } from './process.ts';
+import {
+  EMPTY_CUSTOMER,
+  applyProgress,
+  canRelease,
+  isEmpty,
+  lowWatermark,
+  onCartEvent,
+  onOrderEvent,
+  producerInputProgress,
+  pruneOrders,
+  releaseHeld,
+} from './process.ts';
 import type { Effect, InputProgress, Outcome, Rules } from './process.ts';
-import type { CustomerState, DecisionRecord, DueEntry, HeldEvent, HoldTimerPayload, InputWatermark } from './records.ts';
+import type { CustomerState, DecisionRecord, DueEntry, HeldEvent, HoldTimerPayload, InputWatermark, ProducerProgress } from './records.ts';
 
 const INPUTS = ['carts', 'orders'] as const;
 type InputName = (typeof INPUTS)[number];
@@ -78,6 +98,26 @@ function eventDecoder(accepts: (record: EventRecord) => string | null) {
   };
 }
 
+const orderEventDecoder = eventDecoder(() => null);
+
+function progressDecoder(message: SourceMessage): ProgressRecord {
+  if (message.value === null) {
+    throw new SuppressionRecordRejectedError(
+      `progress record at ${message.topic}[${message.partition}] offset ${message.offset} has no value; it goes to the dead-letter topic`,
+      coordinates(message),
+    );
+  }
+  try {
+    return parseProgressRecord(message.value);
+  } catch (error) {
+    throw new SuppressionRecordRejectedError(
+      `record at ${message.topic}[${message.partition}] offset ${message.offset}: ${(error as Error).message}; it goes to the dead-letter topic`,
+      coordinates(message),
+      error,
+    );
+  }
+}
+
 function timerKey(customerId: string, heldKey: string): string {
   return JSON.stringify([customerId, heldKey]);
 }
@@ -100,7 +140,12 @@ export function suppressionTopology(config: SuppressionConfig, options: Suppress
   const activity = new Map<string, { startedMs: number; lastRecordMs: Partial<Record<InputName, number>> }>();
 
   type Ctx = ProcessorContext<
-    { customers: ReturnType<typeof keyValueStore<CustomerState>>; watermarks: ReturnType<typeof keyValueStore<InputWatermark>>; due: ReturnType<typeof keyValueStore<DueEntry>> },
+    {
+      customers: ReturnType<typeof keyValueStore<CustomerState>>;
+      watermarks: ReturnType<typeof keyValueStore<InputWatermark>>;
+      due: ReturnType<typeof keyValueStore<DueEntry>>;
+      producers: ReturnType<typeof keyValueStore<ProducerProgress>>;
+    },
     { events: ReturnType<typeof output<EventRecord>>; decisions: ReturnType<typeof output<DecisionRecord>> }
   >;
 
@@ -117,10 +162,12 @@ export function suppressionTopology(config: SuppressionConfig, options: Suppress
   function progress(ctx: Ctx): InputProgress[] {
     const seen = activityOf(ctx);
     const nowMs = ctx.now();
-    return INPUTS.map((name) => ({
-      watermarkMs: ctx.store('watermarks').get(name)?.maxEventTimeMs ?? null,
-      idle: nowMs - (seen.lastRecordMs[name] ?? seen.startedMs) >= config.idleInputMs,
-    }));
+    return INPUTS.map((name) => {
+      const readMs = ctx.store('watermarks').get(name)?.maxEventTimeMs ?? null;
+      const producers = [...ctx.store('producers').entries()].filter(([key]) => key.startsWith(`${name}/`)).map(([, entry]) => entry);
+      const reported = producerInputProgress(producers, readMs);
+      return reported ?? { watermarkMs: readMs, idle: nowMs - (seen.lastRecordMs[name] ?? seen.startedMs) >= config.idleInputMs };
+    });
   }
 
   function apply(ctx: Ctx, customerId: string, outcome: Outcome): void {
@@ -141,7 +188,8 @@ export function suppressionTopology(config: SuppressionConfig, options: Suppress
         ctx.emit('events', { key: customerId, value: effect.record, timestampMs: effect.record.timestamp * 1000 });
         return;
       case 'decision':
-        ctx.emit('decisions', { key: customerId, value: effect.decision });
+        // A progress record carries no event time; the stream time stands in for it.
+        ctx.emit('decisions', { key: customerId, value: effect.decision, timestampMs: Math.max(ctx.eventTimeMs, ctx.streamTimeMs ?? 0) });
         metrics?.count(effect.decision.decision);
         if (effect.decision.decision === 'suppressed') {
           ctx.log.info(
@@ -233,34 +281,38 @@ export function suppressionTopology(config: SuppressionConfig, options: Suppress
     apply(ctx, customerId, releaseHeld(pruned, heldKey, ctx.streamTimeMs, rules));
   }
 
+  const cartEventDecoder = eventDecoder((record) => {
+    if (record.name !== config.names.cartUpdated && record.name !== config.names.checkoutStarted) {
+      return `event ${JSON.stringify(record.name)} is not a cart event (${config.names.cartUpdated} or ${config.names.checkoutStarted})`;
+    }
+    return record.name === config.names.cartUpdated && record.data['cart_id'] === undefined
+      ? `${config.names.cartUpdated} ${record.id} has no data.cart_id to debounce by`
+      : null;
+  });
+
   return defineProcessor({
     name: options.name ?? 'cio-cdc-suppression',
     joinKey: 'customer_id',
     inputs: {
-      carts: input<EventRecord>({
+      carts: input<EventRecord | ProgressRecord>({
         topic: config.cartEventsTopic,
         keyedBy: 'customer_id',
-        decode: eventDecoder((record) => {
-          if (record.name !== config.names.cartUpdated && record.name !== config.names.checkoutStarted) {
-            return `event ${JSON.stringify(record.name)} is not a cart event (${config.names.cartUpdated} or ${config.names.checkoutStarted})`;
-          }
-          return record.name === config.names.cartUpdated && record.data['cart_id'] === undefined
-            ? `${config.names.cartUpdated} ${record.id} has no data.cart_id to debounce by`
-            : null;
-        }),
-        eventTime: (record) => record.timestamp * 1000,
+        decode: async (message) => (isProgressMessage(message.headers) ? progressDecoder(message) : cartEventDecoder(message)),
+        eventTime: (record) => (record.kind === 'progress' ? 0 : record.timestamp * 1000),
       }),
-      orders: input<EventRecord>({
+      orders: input<EventRecord | ProgressRecord>({
         topic: config.orderEventsTopic,
         keyedBy: 'customer_id',
-        decode: eventDecoder(() => null),
-        eventTime: (record) => record.timestamp * 1000,
+        decode: async (message) => (isProgressMessage(message.headers) ? progressDecoder(message) : orderEventDecoder(message)),
+        // A progress record moves no clock: the watermarks it reports are the producer's.
+        eventTime: (record) => (record.kind === 'progress' ? 0 : record.timestamp * 1000),
       }),
     },
     stores: {
       customers: keyValueStore<CustomerState>(),
       watermarks: keyValueStore<InputWatermark>(),
       due: keyValueStore<DueEntry>(),
+      producers: keyValueStore<ProducerProgress>(),
     },
     outputs: {
       // The people processor forwards these to the outbox after each customer's identify.
@@ -272,8 +324,15 @@ export function suppressionTopology(config: SuppressionConfig, options: Suppress
       activity.delete(`${ctx.applicationId}/${ctx.task}`);
     },
     process(record, ctx) {
-      const customerId = record.key!.toString('utf8');
       activityOf(ctx).lastRecordMs[record.input] = ctx.now();
+      if (record.value.kind === 'progress') {
+        const producers = ctx.store('producers');
+        const key = `${record.input}/${record.value.producer}`;
+        producers.put(key, applyProgress(producers.get(key), record.value));
+        decideDue(ctx);
+        return;
+      }
+      const customerId = record.key!.toString('utf8');
       const watermarks = ctx.store('watermarks');
       const current = watermarks.get(record.input)?.maxEventTimeMs;
       if (current === undefined || record.eventTimeMs > current) {

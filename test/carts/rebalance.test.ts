@@ -113,7 +113,7 @@ describe('carts processor with partitions moving between two instances', () => {
       collector.records
         .filter((record) => record.topic === outputs.eventsTopic && record.value !== null)
         .map((record) => JSON.parse(record.value!) as EventRecord)
-        .filter((event) => event.data['cart_id'] === cartId);
+        .filter((event) => event.kind === 'event' && event.data['cart_id'] === cartId);
     /** Every round changes each cart's snapshot once, in both applications. */
     const roundPublished = (round: number) =>
       until(

@@ -16,6 +16,7 @@ import { testMysql, uniqueId } from '../support/mysql.ts';
 import { Collector, until, waitForTopics } from './stack-support.ts';
 
 interface EventValue {
+  kind: string;
   name: string;
   id: string;
   customerId: string;
@@ -37,7 +38,7 @@ describe('carts processor on the real stack', () => {
     collector.records
       .filter((record) => record.topic === eventsTopic && record.value !== null)
       .map((record) => JSON.parse(record.value!) as EventValue)
-      .filter((event) => event.data.cart_id === cartId);
+      .filter((event) => event.kind === 'event' && event.data.cart_id === cartId);
   const snapshots = () => collector.records.filter((record) => record.topic === snapshotsTopic && record.key === cartId);
 
   async function insertCart(id: string, customer: string | null, items: readonly (readonly [string, number, string])[]): Promise<string[]> {

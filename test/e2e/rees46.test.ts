@@ -149,14 +149,7 @@ describe('REES46 events through the whole pipeline', { timeout: 300_000 }, () =>
   // suppression decides on the file's own times. How many cart_updated events a session yields
   // depends on how the carts processor groups the loader's commits, so the check is per
   // released event: none of them may be one the rules drop.
-  // NOTE: the two cart tests below run and print their result, but a failure is reported as TODO
-  // and does not fail the run. Suppression counts its order input idle after
-  // SUPPRESSION_IDLE_INPUT_MS without records, and REES46 purchases are sparse. So a cart hold
-  // can be released while its order still waits in the orders processor. The carts processor also
-  // groups changes by commit time, so the number of cart events per session depends on load speed.
-  // Both need event-time progress carried from orders to suppression.
-  const cartTiming = { todo: 'cart releases depend on processing speed until order progress reaches suppression' };
-  it('releases no suppressible cart event', cartTiming, () => {
+  it('releases no suppressible cart event', () => {
     const byId = new Map(people.map((person) => [person.id, person]));
     const all = [...sessions.values()];
     const purchasesOf = new Map<string, number[]>();
@@ -180,7 +173,7 @@ describe('REES46 events through the whole pipeline', { timeout: 300_000 }, () =>
     assert.ok(silent >= 20, `only ${silent} of ${converted.length} converted sessions released no cart event`);
   });
 
-  it('releases each abandoned cart once', cartTiming, () => {
+  it('releases each abandoned cart once', () => {
     const byId = new Map(people.map((person) => [person.id, person]));
     const all = [...sessions.values()];
     const abandoned = all.filter(

@@ -87,6 +87,8 @@ export class OrdersHarness {
     watermarks: new MemoryStore('watermarks'),
     gated: new MemoryStore('gated'),
     waiting: new MemoryStore('waiting'),
+    pending: new MemoryStore('pending'),
+    progress: new MemoryStore('progress'),
   };
   private readonly timers = new Map<string, { kind: TimerKind; key: string; deadlineMs: number }>();
   private readonly decoder: DebeziumDecoder;

@@ -53,6 +53,20 @@ describe('orders › change positions', () => {
 });
 
 describe('orders › completion', () => {
+  test('tracks pending orders and the emitted watermark', async () => {
+    const h = new OrdersHarness();
+    h.feed('order_items', await h.change('order_items', itemRow(7030, 1016, 'SOCK-3', 1, '19.900'), { pos: 100, tsMs: T0 }));
+    assert.equal(h.stores.pending.size, 0, 'an order without its row is not pending: nothing says when it was placed');
+    h.feed('orders', await h.change('orders', orderRow(1016), { pos: 110, tsMs: T0 + 100 }));
+    assert.deepEqual([...h.stores.pending.entries()], [['1016', T0]]);
+    assert.equal(h.stores.progress.get('state'), undefined);
+
+    await laterTraffic(h, T0 + 6000, 300);
+    assert.equal(h.named('order_placed').length, 1);
+    assert.equal(h.stores.pending.size, 0, 'decided orders leave the pending store');
+    assert.deepEqual(h.stores.progress.get('state'), { emittedMs: T0, sent: null });
+  });
+
   test('items committed later and read first give one order_placed with both items', async () => {
     const h = new OrdersHarness();
     h.feed('order_items', await h.change('order_items', itemRow(7020, 1014, 'SOCK-3', 2, '19.900'), { pos: 200, row: 0, tsMs: T0 + 400 }));

@@ -6,10 +6,12 @@ import type { EventRecord } from '../../processors/customerio/records.ts';
 import { parseSuppressionConfig } from '../../processors/suppression/config.ts';
 import {
   EMPTY_CUSTOMER,
+  applyProgress,
   canRelease,
   lowWatermark,
   onCartEvent,
   onOrderEvent,
+  producerInputProgress,
   pruneOrders,
   releaseHeld,
 } from '../../processors/suppression/process.ts';
@@ -227,5 +229,47 @@ describe('suppression decisions', () => {
     it('rejects a window that is not a number', () => {
       assert.throws(() => parseSuppressionConfig({ SUPPRESSION_WINDOW_MS: '30m' }), /SUPPRESSION_WINDOW_MS/);
     });
+  });
+});
+
+describe('orders input progress from producer records', () => {
+  const report = (task: number, tasks: number, idle: boolean, watermarkMs: number | null) =>
+    ({ kind: 'progress', producer: 'orders', task, tasks, idle, watermark_ms: watermarkMs, at_ms: 0 }) as const;
+
+  it('is null without producers', () => {
+    assert.equal(producerInputProgress([], 500), null);
+  });
+
+  it('is idle when every task is', () => {
+    let producer = applyProgress(undefined, report(0, 2, true, 100));
+    assert.deepEqual(producerInputProgress([producer], 500), { watermarkMs: null, idle: false }, 'task 1 has not reported');
+    producer = applyProgress(producer, report(1, 2, true, 300));
+    assert.deepEqual(producerInputProgress([producer], 500), { watermarkMs: 500, idle: true }, 'all idle: the read watermark stands');
+    const other = applyProgress(undefined, { ...report(0, 1, false, 250), producer: 'orders-eu' });
+    assert.deepEqual(producerInputProgress([producer, other], 500), { watermarkMs: 250, idle: false });
+  });
+
+  it('takes the busy tasks\' lowest watermark', () => {
+    let producer = applyProgress(undefined, report(0, 3, false, 900));
+    producer = applyProgress(producer, report(1, 3, false, 400));
+    producer = applyProgress(producer, report(2, 3, true, 100));
+    assert.deepEqual(producerInputProgress([producer], 1_000), { watermarkMs: 400, idle: false });
+    producer = applyProgress(producer, report(1, 3, false, null));
+    assert.deepEqual(producerInputProgress([producer], 1_000), { watermarkMs: null, idle: false });
+  });
+
+  it('drops tasks beyond a new count', () => {
+    let producer = applyProgress(undefined, report(2, 3, false, 10));
+    producer = applyProgress(producer, report(0, 2, true, 50));
+    assert.deepEqual(producer, { tasks: 2, reports: { '0': { idle: true, watermarkMs: 50 } } });
+  });
+
+  it('keeps holds for a busy producer', () => {
+    const deadline = 1_000;
+    const carts = { watermarkMs: 5_000, idle: false };
+    const busy = producerInputProgress([applyProgress(undefined, report(0, 1, false, 999))], 4_000)!;
+    assert.equal(canRelease(deadline, [carts, busy], 10_000_000, 0), false);
+    const done = producerInputProgress([applyProgress(undefined, report(0, 1, true, 999))], 4_000)!;
+    assert.equal(canRelease(deadline, [carts, done], 10_000_000, 0), true);
   });
 });

@@ -10,6 +10,7 @@ import { ProcessorChild } from '../runtime/child.ts';
 import { capturingLogger, produce, startRuntime, testConfig, testEnvironment, uniqueName, waitFor } from '../runtime/helpers.ts';
 import { readTopic } from '../runtime/helpers.ts';
 import {
+  PARTITIONS,
   at,
   event,
   message,
@@ -24,6 +25,9 @@ import {
 } from './support.ts';
 import type { TestTopics } from './support.ts';
 import type { DecisionRecord } from '../../processors/suppression/records.ts';
+import type { Message } from 'kafkajs';
+import { PROGRESS_HEADERS, progressKey } from '../../processors/progress/records.ts';
+import { parseSuppressionConfig } from '../../processors/suppression/config.ts';
 import { join } from 'node:path';
 
 const runtimes: ProcessorRuntime[] = [];
@@ -158,4 +162,48 @@ describe('suppression on the real stack', () => {
       await second.kill('SIGTERM');
     }
   });
+
+  it('waits for a busy orders producer', async () => {
+    const topics = await testTopics('progress');
+    const applicationId = uniqueName('progress-app');
+    const producer = uniqueName('progress-orders');
+    // An idle timeout of 1 s: without progress records the orders input would count as idle at once.
+    const config = parseSuppressionConfig({ ...suppressionEnv(topics), SUPPRESSION_IDLE_INPUT_MS: '1000' });
+    const { logger } = capturingLogger('warn');
+    runtimes.push(await startRuntime(suppressionTopology(config, { name: applicationId }), { config: testConfig(applicationId), logger }));
+
+    const progress = (idle: boolean, watermarkMs: number | null): Message[] =>
+      Array.from({ length: PARTITIONS }, (_, partition) => ({
+        partition,
+        key: progressKey(producer, 0),
+        value: JSON.stringify({ kind: 'progress', producer, task: 0, tasks: 1, idle, watermark_ms: watermarkMs, at_ms: Date.now() }),
+        headers: { ...PROGRESS_HEADERS },
+      }));
+    const bought = event('811', 'checkout_started', 'co-811', at(0), { cart_id: 'cart-811' });
+    const abandoned = event('812', 'checkout_started', 'co-812', at(0), { cart_id: 'cart-812' });
+    const order = event('811', 'order_placed', 'op-9811', at(20), { order_id: '9811' });
+
+    // The producer holds an order back: its watermark stays below the order's time.
+    await produce(topics.orders, progress(false, at(20) - 1));
+    await produce(topics.carts, [message(bought), message(abandoned), ...ticks('carts', at(180))]);
+    await readDecisionsUntil(topics.decisions, (all) => all.filter((d) => d.decision === 'held' && notTick(d)).length === 2);
+    // Three times the idle timeout, with the cart input far past every deadline.
+    await new Promise((resolve) => setTimeout(resolve, 3_000));
+    const decided = (d: DecisionRecord & { key: string }) => notTick(d) && (d.decision === 'released' || d.decision === 'suppressed');
+    const early = (await readDecisions(topics.decisions, 0)).filter(decided);
+    assert.deepEqual(early, [], 'no hold is decided while the orders producer is not idle and its watermark is before the deadline');
+
+    // The order arrives, then the producer says it holds nothing back.
+    await produce(topics.orders, [message(order), ...progress(true, at(20))]);
+    const all = await readDecisionsUntil(topics.decisions, (records) => records.filter(decided).length >= 2);
+    const outcome = all
+      .filter(decided)
+      .map((d) => [d.key, d.decision, d.event_id, d.order_id ?? null])
+      .sort();
+    assert.deepEqual(outcome, [
+      ['811', 'suppressed', 'co-811', '9811'],
+      ['812', 'released', 'co-812', null],
+    ]);
+  });
 });
+
