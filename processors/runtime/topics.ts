@@ -2,7 +2,7 @@
  * Topic metadata and creation of the topics the runtime owns: repartition topics,
  * changelogs, the dead-letter topic and missing output topics.
  */
-import type { Admin } from 'kafkajs';
+import type { Admin, ITopicMetadata } from 'kafkajs';
 import type { Logger } from 'pino';
 
 import type { TopicSpec } from './repartition.ts';
@@ -15,7 +15,8 @@ export async function partitionCounts(admin: Admin, topics: readonly string[]): 
   if (present.length === 0) {
     return counts;
   }
-  const metadata = await admin.fetchTopicMetadata({ topics: present });
+  // A topic that another processor created a moment ago can be listed before its metadata is served.
+  const metadata = await fetchLedMetadata(admin, present, TOPIC_READY_TIMEOUT_MS);
   for (const topic of metadata.topics) {
     counts.set(topic.name, topic.partitions.length);
   }
@@ -68,12 +69,17 @@ const TOPIC_READY_TIMEOUT_MS = 30_000;
  * even after createTopics returned with waitForLeaders.
  */
 async function waitForPartitionLeaders(admin: Admin, topics: readonly string[], timeoutMs: number): Promise<void> {
+  await fetchLedMetadata(admin, topics, timeoutMs);
+}
+
+/** Fetches the topics' metadata once every partition has a leader, retrying failed requests until timeoutMs. */
+export async function fetchLedMetadata(admin: Admin, topics: readonly string[], timeoutMs: number): Promise<{ topics: ITopicMetadata[] }> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     try {
       const metadata = await admin.fetchTopicMetadata({ topics: [...topics] });
       if (metadata.topics.every((topic) => topic.partitions.length > 0 && topic.partitions.every((partition) => partition.leader >= 0))) {
-        return;
+        return metadata;
       }
     } catch (error) {
       if (Date.now() >= deadline) {
