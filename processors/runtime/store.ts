@@ -101,11 +101,15 @@ export class ChangelogStore<V> implements KeyValueStore<V> {
     if (key === null) {
       return;
     }
-    const text = key.toString('utf8');
+    this.applyRestoredValue(key.toString('utf8'), value);
+  }
+
+  /** Sets or removes a restored key, without logging it. */
+  applyRestoredValue(key: string, value: Buffer | null): void {
     if (value === null) {
-      this.map.delete(text);
+      this.map.delete(key);
     } else {
-      this.map.set(text, deepFreeze(this.serde.deserialize(value)));
+      this.map.set(key, deepFreeze(this.serde.deserialize(value)));
     }
   }
 
@@ -271,13 +275,21 @@ export async function restoreTaskStores(stores: TaskStores, options: RestoreOpti
     const base = { store: store.name, partition: stores.task, endOffset: range.end };
     options.log.info({ ...base, startOffset: range.earliest, topic: store.changelogTopic }, 'store restore started');
 
+    // An uncompacted changelog holds many values per key. Only the last one is deserialized,
+    // after the read; a tombstone followed by a value moves the key to the end, as replaying
+    // each record in turn would.
+    const latest = new Map<string, Buffer | null>();
     await options.reader.read(store.changelogTopic, stores.task, {
       from: range.earliest,
       to: range.end,
       isCancelled: options.isCancelled,
       onRecords: (records, nextOffset) => {
         for (const record of records) {
-          store.applyChangelogRecord(record.key, record.value);
+          if (record.key === null) continue;
+          const key = record.key.toString('utf8');
+          if (record.value !== null && latest.get(key) === null) latest.delete(key);
+          // A copy, so the fetch response the value was sliced from can be freed.
+          latest.set(key, record.value === null ? null : Buffer.from(record.value));
         }
         restored += records.length;
         options.onProgress({ ...base, restoredRecords: restored, position: nextOffset });
@@ -289,6 +301,9 @@ export async function restoreTaskStores(stores: TaskStores, options: RestoreOpti
     });
     if (options.isCancelled()) {
       return total;
+    }
+    for (const [key, value] of latest) {
+      store.applyRestoredValue(key, value);
     }
     options.onProgress({ ...base, restoredRecords: restored, position: range.end });
     options.onStoreRestored(store.name, restored, (performance.now() - started) / 1000);
