@@ -14,6 +14,8 @@
  * 3. Completion. order_placed waits until the order row and its items have been quiet
  *    for `graceMs` of event time (an event-time timer), and also until the items input
  *    itself has reached that time, so a lagging items partition cannot be overtaken.
+ *    The items input's time is the lowest over the source partitions its re-keyed
+ *    records came from, because each source partition is re-keyed at its own pace.
  *    A wall-clock timer is the fallback for idle partitions: it fires `graceMs` after
  *    the last change was processed, plus the runtime's lateness bound, and completes
  *    the order only once the runtime reports the items input caught up (nothing of it
@@ -22,11 +24,14 @@
  *    With transaction metadata on, an order is complete earlier: as soon as its row and
  *    every item its creating transaction inserted have arrived, counted by the
  *    transactions processor. When that transaction inserted no items, the items may
- *    come in a later transaction, so the grace period decides.
+ *    come in a later transaction, so the grace period decides. When it inserted items
+ *    that have not all arrived, the grace period completes nothing; only the wall-clock
+ *    fallback does, and it logs a warning.
  * 4. order_paid, order_fulfilled and order_canceled are emitted once each, and never
  *    before order_placed: one that happens first waits and follows it.
  * 5. Guest orders (no customer id) are not sent: counted and logged at info.
  */
+import type { IHeaders } from 'kafkajs';
 import type { Logger } from 'pino';
 
 import { deriveEventId } from '../customerio/event-id.ts';
@@ -35,6 +40,7 @@ import type { ChangeEvent } from '../debezium/envelope.ts';
 import { Instant } from '../debezium/temporal.ts';
 import type { Mapping, TableMapping } from '../mapping/mapping.ts';
 import type { FiredTimer, KeyValueStore, TimerKind, TimerRequest, Timer } from '../runtime/processor.ts';
+import { ORIGIN_HEADERS } from '../runtime/repartition.ts';
 import { noteEmitted, setPending } from '../progress/reporter.ts';
 import type { ProgressState } from '../progress/reporter.ts';
 import type { OrderTransaction } from '../transactions/records.ts';
@@ -68,6 +74,8 @@ export interface OrdersInput {
   readonly key: Buffer | null;
   readonly value: ChangeEvent;
   readonly eventTimeMs: number;
+  /** Kafka headers; a re-keyed record names its source partition in ORIGIN_HEADERS.partition. */
+  readonly headers?: IHeaders;
 }
 
 /** One record of the transactions processor's output, keyed by order id. */
@@ -124,6 +132,8 @@ export interface OrdersLogicOptions {
 }
 
 const COMPLETION_TIMER_PREFIX = 'complete:';
+/** Separates input and source partition in `watermarks` keys, as in `order_items@2`. */
+const ORIGIN_KEY_SEPARATOR = '@';
 /** Clock time between two caught-up checks of a waiting wall-clock fallback, in ms. */
 export const CAUGHT_UP_RECHECK_MS = 1000;
 /** Key of the one wall-clock timer per task that checks again for every waiting order. */
@@ -381,9 +391,17 @@ export class OrdersLogic {
 
   process(record: OrdersInput | OrderTransactionInput, ctx: OrdersContext): void {
     const watermarks = ctx.store('watermarks');
-    const advanced = (watermarks.get(record.input) ?? -Infinity) < record.eventTimeMs;
+    let advanced = (watermarks.get(record.input) ?? -Infinity) < record.eventTimeMs;
     if (advanced) {
       watermarks.put(record.input, record.eventTimeMs);
+    }
+    // The records of one task's partition come from every partition of the source topic, each
+    // re-keyed at its own pace, so a completion input's progress is the slowest source partition's.
+    const origin = record.input === 'transactions' ? undefined : originPartition(record.headers);
+    if (origin !== undefined && (COMPLETION_INPUTS as readonly string[]).includes(record.input)) {
+      const key = `${record.input}${ORIGIN_KEY_SEPARATOR}${origin}`;
+      advanced = (watermarks.get(key) ?? -Infinity) < record.eventTimeMs;
+      if (advanced) watermarks.put(key, record.eventTimeMs);
     }
     switch (record.input) {
       case 'orders':
@@ -423,14 +441,25 @@ export class OrdersLogic {
       gated.delete(orderId);
       const state = orders.get(orderId);
       if (state === undefined || state.placed !== 'pending' || state.row === null || state.rowDeleted) continue;
+      if (this.awaitsCreatingItems(state)) continue;
       this.cancelCompletion(orderId, ctx);
       orders.put(orderId, this.complete(state, ctx));
     }
   }
 
+  /**
+   * Returns the event time every completion input has reached: per input, the lowest over the
+   * source partitions its records came from, or the input's own largest event time when its
+   * records carry no source partition. A source partition not seen yet is not counted.
+   */
   private completionWatermark(ctx: OrdersContext): number {
     const watermarks = ctx.store('watermarks');
-    return Math.min(...COMPLETION_INPUTS.map((input) => watermarks.get(input) ?? -Infinity));
+    const reached = (input: OrdersInputName) => {
+      const prefix = `${input}${ORIGIN_KEY_SEPARATOR}`;
+      const perOrigin = [...watermarks.entries()].filter(([key]) => key.startsWith(prefix)).map(([, atMs]) => atMs);
+      return perOrigin.length > 0 ? Math.min(...perOrigin) : (watermarks.get(input) ?? -Infinity);
+    };
+    return Math.min(...COMPLETION_INPUTS.map(reached));
   }
 
   private joinKey(record: OrdersInput): string {
@@ -736,6 +765,13 @@ export class OrdersLogic {
     return this.complete(state, ctx);
   }
 
+  /** Returns whether the order's creating transaction is known to have inserted items that have not all arrived. */
+  private awaitsCreatingItems(state: OrderState): boolean {
+    const creating = state.creatingTransaction ?? null;
+    if (!this.transactionMetadata || creating === null || creating.items === 0) return false;
+    return Object.values(state.items).filter((item) => item.txId === creating.id).length < creating.items;
+  }
+
   private scheduleCompletion(state: OrderState, ctx: OrdersContext): void {
     const key = COMPLETION_TIMER_PREFIX + state.orderId;
     ctx.schedule({ kind: 'event-time', key, deadlineMs: (state.lastChangeMs ?? 0) + this.graceMs });
@@ -773,6 +809,12 @@ export class OrdersLogic {
     if (timer.kind === 'wall-clock') {
       return this.completeByWallClock(timer, state, ctx);
     }
+    if (this.awaitsCreatingItems(state)) {
+      // The creating transaction inserted items that have not arrived: completeByTransaction
+      // sends the order when they do, and the wall-clock timer still bounds the wait.
+      ctx.log.debug({ orderId }, 'grace period over, but items of the creating transaction are still missing');
+      return;
+    }
     const deadlineMs = (state.lastChangeMs ?? 0) + this.graceMs;
     if (this.completionWatermark(ctx) < deadlineMs) {
       // The items input has not reached the deadline: items of this order may still
@@ -801,6 +843,9 @@ export class OrdersLogic {
       this.scheduleWaitingCheck(ctx);
       ctx.log.debug({ orderId, recheckInMs: CAUGHT_UP_RECHECK_MS }, 'wall-clock fallback waits: the items input is not caught up');
       return;
+    }
+    if (this.awaitsCreatingItems(state)) {
+      ctx.log.warn({ orderId, creatingTransaction: state.creatingTransaction }, 'items of the creating transaction missing with the items input caught up; order sent without them');
     }
     ctx.log.info({ orderId, kind: timer.kind }, 'order completed by the wall-clock fallback (input idle)');
     this.cancelCompletion(orderId, ctx);
@@ -960,6 +1005,15 @@ export class OrdersLogic {
 export function placedAtMs(state: OrderState): number | null {
   if (state.placed !== 'pending' || state.row === null || state.rowDeleted) return null;
   return (state.row.createdAtSec ?? Math.floor((state.rowTsMs ?? 0) / 1000)) * 1000;
+}
+
+/** Source partition of a re-keyed record, from its origin header; undefined without one. */
+function originPartition(headers: IHeaders | undefined): number | undefined {
+  const value = headers?.[ORIGIN_HEADERS.partition];
+  const last = Array.isArray(value) ? value[value.length - 1] : value;
+  if (last === undefined) return undefined;
+  const partition = Number(last.toString());
+  return Number.isSafeInteger(partition) && partition >= 0 ? partition : undefined;
 }
 
 function emptyItem(itemId: string): ItemState {

@@ -51,6 +51,22 @@ async function laterTraffic(h: OrdersHarness, atMs: number, pos: number): Promis
 }
 
 describe('orders › completion by creating transaction', () => {
+  test('grace waits for missing transaction items', async () => {
+    const h = new OrdersHarness({ graceMs: GRACE_MS, transactionMetadata: true });
+    const tx = { id: '0-1-9' };
+    h.feed('orders', await h.change('orders', orderRow(1018), { pos: 100, row: 0, tsMs: T0, transaction: { ...tx, totalOrder: 1 } }));
+    h.feed('order_items', await h.change('order_items', itemRow(7040, 1018, 'SOCK-3', 2, '19.900'), { pos: 100, row: 1, tsMs: T0, transaction: { ...tx, totalOrder: 2 } }));
+    h.feedTransaction(marker(1018, '0-1-9', 2));
+    // Stream time and the items input pass the grace period while the second item is still on its way.
+    await laterTraffic(h, T0 + 60_000, 900);
+    assert.equal(placedFor(h, 1018).length, 0, 'the marker says two items; one arrived');
+
+    h.feed('order_items', await h.change('order_items', itemRow(7041, 1018, 'CAP-1', 1, '20.000'), { pos: 100, row: 2, tsMs: T0, transaction: { ...tx, totalOrder: 3 } }));
+    const placed = placedFor(h, 1018);
+    assert.equal(placed.length, 1);
+    assert.deepEqual(skus(placed[0]!), ['SOCK-3', 'CAP-1']);
+  });
+
   test('all items of its transaction complete at once', async () => {
     const h = new OrdersHarness({ graceMs: GRACE_MS, transactionMetadata: true });
     const tx = { id: '0-1-7' };

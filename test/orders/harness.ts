@@ -1,3 +1,4 @@
+import type { IHeaders } from 'kafkajs';
 // Drives OrdersLogic without Kafka, with in-memory stores and records decoded by the
 // real Debezium decoder. Timers fire as the runtime fires them: event-time timers
 // before the record that advances stream time, wall-clock timers once the clock
@@ -185,7 +186,7 @@ export class OrdersHarness {
   }
 
   /** Re-keys like the topology, advances stream time (firing due event-time timers first), then processes. */
-  feed(input: OrdersInputName, event: ChangeEvent): void {
+  feed(input: OrdersInputName, event: ChangeEvent, headers?: IHeaders): void {
     const key = {
       orders: () => this.logic.orderKey(event),
       order_items: () => this.logic.itemOrderKey(event),
@@ -200,7 +201,7 @@ export class OrdersHarness {
       this.fireDue('event-time', this.streamTimeMs);
     }
     this.logic.process(
-      { input, topic: `repartition-${input}`, partition: 0, offset: String(this.offset++), key: Buffer.from(key), value: event, eventTimeMs },
+      { input, topic: `repartition-${input}`, partition: 0, offset: String(this.offset++), key: Buffer.from(key), value: event, eventTimeMs, ...(headers ? { headers } : {}) },
       this.context(),
     );
   }

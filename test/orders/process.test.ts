@@ -5,6 +5,7 @@ import { deriveEventId } from '../../processors/customerio/event-id.ts';
 import { parseOutboxRecord } from '../../processors/customerio/records.ts';
 import { isNewerChange } from '../../processors/orders/process.ts';
 import type { OrderState } from '../../processors/orders/records.ts';
+import { ORIGIN_HEADERS } from '../../processors/runtime/repartition.ts';
 import { OrdersHarness, defaultMapping, preciseDecimal } from './harness.ts';
 
 // 2024-07-15 10:00:00 UTC
@@ -108,6 +109,22 @@ describe('orders › completion', () => {
     const placed = h.named('order_placed').filter((r) => r.data['order_id'] === '1015');
     assert.equal(placed.length, 1);
     assert.equal((placed[0]!.data['items'] as unknown[]).length, 1);
+  });
+
+  test('items wait for the slowest source partition', async () => {
+    const h = new OrdersHarness();
+    const from = (partition: number) => ({ [ORIGIN_HEADERS.partition]: Buffer.from(String(partition)) });
+    h.feed('order_items', await h.change('order_items', itemRow(99_001, 99_998, 'OTHER', 1, '1.000'), { pos: 50, tsMs: T0 - 1000 }), from(1));
+    h.feed('orders', await h.change('orders', orderRow(1017), { pos: 100, tsMs: T0 }));
+    // Source partition 0 is re-keyed far ahead; partition 1, which holds this order's item, is not.
+    h.feed('order_items', await h.change('order_items', itemRow(99_002, 99_999, 'OTHER', 1, '1.000'), { pos: 900, tsMs: T0 + 60_000 }), from(0));
+    assert.equal(h.named('order_placed').length, 0, 'not complete while source partition 1 is behind the deadline');
+
+    h.feed('order_items', await h.change('order_items', itemRow(7031, 1017, 'HAT-2', 1, '5.000'), { pos: 110, tsMs: T0 + 300 }), from(1));
+    h.feed('order_items', await h.change('order_items', itemRow(99_003, 99_999, 'OTHER', 1, '1.000'), { pos: 950, tsMs: T0 + 70_000 }), from(1));
+    const placed = h.named('order_placed');
+    assert.equal(placed.length, 1);
+    assert.deepEqual((placed[0]!.data['items'] as { sku: string }[]).map((item) => item.sku), ['HAT-2']);
   });
 
   test('one transaction with the order and three items gives three items', async () => {
