@@ -385,6 +385,8 @@ describe('replay on the real stack', { timeout: 240_000 }, () => {
     const ordersEnv = testEnvironment(app, {
       CIO_CDC_MAPPING_FILE: mappingFile,
       ORDERS_OUTPUT_TOPIC: outbox,
+      // Orders writes straight into the sink's outbox here, with no suppression to read progress records.
+      ORDERS_PROGRESS_INTERVAL_MS: '0',
       ORDERS_GRACE_MS: '1000',
       CIO_CDC_TIMER_LATENESS_BOUND_MS: '500',
       KAFKA_TRANSACTION_TIMEOUT_MS: '30000',

@@ -21,6 +21,7 @@ import type { Counter, Gauge, Registry } from 'prom-client';
 
 import { TrackClient, type ItemResult } from '../client.ts';
 import { OutboxRecordError, TrackAuthError, TrackFatalError, TrackRejectedError, ValidationError } from '../errors.ts';
+import { isProgressMessage } from '../../progress/records.ts';
 import { parseOutboxRecord, type OutboxRecord } from '../records.ts';
 import { describeKafkaSecurity, installReadCommittedFix, kafkaClientSecurity } from '../../runtime/index.ts';
 import { BACKFILL_SKIP_REASON, backfillDecision, markBackfill } from './backfill.ts';
@@ -305,6 +306,12 @@ export class CustomerioSink {
     };
     if (message.value === null) {
       log.debug({ offset: message.offset }, 'tombstone skipped');
+      this.#metrics.skipped.inc();
+      return slot;
+    }
+    // A processor's progress record (processors/progress/records.ts) carries nothing for Customer.io.
+    if (isProgressMessage(message.headers)) {
+      log.debug({ offset: message.offset }, 'progress record skipped');
       this.#metrics.skipped.inc();
       return slot;
     }
