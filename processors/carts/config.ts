@@ -27,8 +27,8 @@ export interface CartsConfig {
   /** Binlog positions remembered per cart to drop records the connector emits again. */
   readonly dedupePositionsPerCart: number;
   /**
-   * Wall-clock ms between two progress checks of a task; when its progress changed, it writes
-   * a progress record to every partition of the cart-events topic (processors/progress). 0 = never.
+   * Wall-clock ms between two progress checks of a task. When its progress changed, the task
+   * writes a progress record to every partition of the cart-events topic. 0 turns this off.
    */
   readonly progressIntervalMs: number;
   /** Value format of the Debezium topics, and the schema registry for Avro. */

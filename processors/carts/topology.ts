@@ -17,8 +17,8 @@
  *
  * Stores `pending` (cart_id → event time of the unsent change) and `progress` feed the punctuate,
  * which writes a progress record to every partition of cio.cart-events when the task's
- * progress changes (processors/progress/records.ts), so suppression tells a busy task from an
- * idle one.
+ * progress changes (processors/progress/records.ts). Suppression uses these records to tell a
+ * busy task from an idle one.
  */
 import type { EventRecord } from '../customerio/records.ts';
 import type { ChangeEvent } from '../debezium/index.ts';
@@ -161,8 +161,8 @@ function progressPunctuate(intervalMs: number) {
 }
 
 /**
- * Event time of the event an unsent change will give: the earliest of the cart row's updated_at
- * (else the commit time) and a pending checkout; null when nothing is pending.
+ * Returns the event time of the event an unsent change will give. That is the earlier of the
+ * cart row's updated_at (else the commit time) and a pending checkout, or null when nothing is pending.
  */
 function pendingEventTimeMs(state: CartState): number | null {
   const pending = state.pending;

@@ -977,7 +977,7 @@ export class OrdersLogic {
     noteEmitted(ctx.store('progress'), atSec * 1000);
   }
 
-  /** The `orders` store, keeping the `pending` store in step with every write. */
+  /** Returns the `orders` store, wrapped so every write keeps the `pending` store in step. */
   private orderStore(ctx: OrdersContext): KeyValueStore<OrderState> {
     const orders = ctx.store('orders');
     const pending = ctx.store('pending');

@@ -2,8 +2,8 @@
  * Progress records: a producer task's report of what it still holds back, written to every
  * partition of its output topic.
  *
- * A task of the orders processor holds an order back until its items are complete, a carts
- * task holds a change until the cart settles, and either can lag behind MySQL. A consumer of
+ * A task of the orders processor keeps an order back until its items are complete, a carts
+ * task keeps a change until the cart settles, and either can lag behind MySQL. A consumer of
  * their events cannot tell such a task from an idle one by the absence of records. So each
  * task writes, in the same transaction as its events, a progress record to every partition of
  * its events topic (cio.order-events, cio.cart-events) whenever its progress changes:

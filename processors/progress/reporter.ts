@@ -4,7 +4,7 @@
  * The processor keeps two stores for it: `pending`, one entry per thing it still holds back
  * with the event time its output will carry, and `progress`, with the largest event time it
  * emitted and the last record it wrote. Both commit with the task's transaction, so after a
- * restart they say what downstream has read.
+ * restart they match what downstream has read.
  */
 import type { Logger } from 'pino';
 

@@ -275,9 +275,9 @@ export async function restoreTaskStores(stores: TaskStores, options: RestoreOpti
     const base = { store: store.name, partition: stores.task, endOffset: range.end };
     options.log.info({ ...base, startOffset: range.earliest, topic: store.changelogTopic }, 'store restore started');
 
-    // An uncompacted changelog holds many values per key. Only the last one is deserialized,
-    // after the read; a tombstone followed by a value moves the key to the end, as replaying
-    // each record in turn would.
+    // An uncompacted changelog contains many values per key, so only the last one is
+    // deserialized, after the read. A tombstone followed by a value moves the key to the end,
+    // as replaying each record in turn would.
     const latest = new Map<string, Buffer | null>();
     await options.reader.read(store.changelogTopic, stores.task, {
       from: range.earliest,

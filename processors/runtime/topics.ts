@@ -54,7 +54,7 @@ export async function ensureTopics(
     })),
   });
   const created = missing.map((spec) => spec.topic);
-  await waitForPartitionLeaders(admin, created, TOPIC_READY_TIMEOUT_MS);
+  await fetchLedMetadata(admin, created, TOPIC_READY_TIMEOUT_MS);
   log.info({ topics: created, replicationFactor: used }, 'topics created');
   return created;
 }
@@ -63,16 +63,11 @@ export async function ensureTopics(
 const TOPIC_READY_TIMEOUT_MS = 30_000;
 
 /**
- * Waits until every partition of the topics has a leader. A KRaft broker can
- * answer a metadata request for a topic it created a moment ago with
- * UNKNOWN_TOPIC_OR_PARTITION ("This server does not host this topic-partition")
- * even after createTopics returned with waitForLeaders.
+ * Fetches the topics' metadata once every partition has a leader, retrying failed requests until
+ * timeoutMs. A KRaft broker can answer a metadata request for a topic created a moment ago with
+ * UNKNOWN_TOPIC_OR_PARTITION ("This server does not host this topic-partition"), even after
+ * createTopics returned with waitForLeaders.
  */
-async function waitForPartitionLeaders(admin: Admin, topics: readonly string[], timeoutMs: number): Promise<void> {
-  await fetchLedMetadata(admin, topics, timeoutMs);
-}
-
-/** Fetches the topics' metadata once every partition has a leader, retrying failed requests until timeoutMs. */
 export async function fetchLedMetadata(admin: Admin, topics: readonly string[], timeoutMs: number): Promise<{ topics: ITopicMetadata[] }> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {

@@ -288,7 +288,7 @@ export function applyProgress(current: ProducerProgress | undefined, record: Pro
 
 /**
  * Progress of an input whose producers write progress records, or null when none has.
- * The input is idle when every task of every producer said so. Otherwise its watermark is
+ * The input is idle when the last record of every task of every producer reports idle. Otherwise its watermark is
  * the lowest one of the tasks that are not idle, and null while one of them has not
  * reported or has no watermark yet. When all are idle, the largest event time read from
  * the input stands, as for any input.

@@ -52,7 +52,7 @@ export interface InputWatermark {
   readonly maxEventTimeMs: number;
 }
 
-/** What one producer task said in its last progress record (processors/progress/records.ts). */
+/** Content of one producer task's last progress record (processors/progress/records.ts). */
 export interface TaskReport {
   readonly idle: boolean;
   readonly watermarkMs: number | null;

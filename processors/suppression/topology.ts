@@ -16,8 +16,8 @@
  *
  * The orders and carts processors write progress records into these inputs
  * (processors/progress/records.ts). Once a producer has written one into an input, that input
- * counts as idle only when every task of the producer says it is idle, and its watermark is the
- * lowest one those tasks report, whatever the wall clock says. An orders task that still holds
+ * counts as idle only when the last record of every task of the producer reports idle. Its
+ * watermark is then the lowest one those tasks report, and the wall clock no longer matters. An orders task that still holds
  * an order back, or a carts task that reads a backlog, therefore keeps the holds it could
  * decide differently.
  */
@@ -188,7 +188,7 @@ export function suppressionTopology(config: SuppressionConfig, options: Suppress
         ctx.emit('events', { key: customerId, value: effect.record, timestampMs: effect.record.timestamp * 1000 });
         return;
       case 'decision':
-        // A progress record carries no event time; the stream time stands in for it.
+        // A progress record carries no event time, so the stream time is used for it.
         ctx.emit('decisions', { key: customerId, value: effect.decision, timestampMs: Math.max(ctx.eventTimeMs, ctx.streamTimeMs ?? 0) });
         metrics?.count(effect.decision.decision);
         if (effect.decision.decision === 'suppressed') {

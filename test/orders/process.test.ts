@@ -116,7 +116,7 @@ describe('orders › completion', () => {
     const from = (partition: number) => ({ [ORIGIN_HEADERS.partition]: Buffer.from(String(partition)) });
     h.feed('order_items', await h.change('order_items', itemRow(99_001, 99_998, 'OTHER', 1, '1.000'), { pos: 50, tsMs: T0 - 1000 }), from(1));
     h.feed('orders', await h.change('orders', orderRow(1017), { pos: 100, tsMs: T0 }));
-    // Source partition 0 is re-keyed far ahead; partition 1, which holds this order's item, is not.
+    // Source partition 0 is re-keyed far ahead. Partition 1, which contains this order's item, is not.
     h.feed('order_items', await h.change('order_items', itemRow(99_002, 99_999, 'OTHER', 1, '1.000'), { pos: 900, tsMs: T0 + 60_000 }), from(0));
     assert.equal(h.named('order_placed').length, 0, 'not complete while source partition 1 is behind the deadline');
 

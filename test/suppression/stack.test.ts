@@ -183,7 +183,7 @@ describe('suppression on the real stack', () => {
     const abandoned = event('812', 'checkout_started', 'co-812', at(0), { cart_id: 'cart-812' });
     const order = event('811', 'order_placed', 'op-9811', at(20), { order_id: '9811' });
 
-    // The producer holds an order back: its watermark stays below the order's time.
+    // The producer keeps an order back, so its watermark stays below the order's time.
     await produce(topics.orders, progress(false, at(20) - 1));
     await produce(topics.carts, [message(bought), message(abandoned), ...ticks('carts', at(180))]);
     await readDecisionsUntil(topics.decisions, (all) => all.filter((d) => d.decision === 'held' && notTick(d)).length === 2);
@@ -193,7 +193,7 @@ describe('suppression on the real stack', () => {
     const early = (await readDecisions(topics.decisions, 0)).filter(decided);
     assert.deepEqual(early, [], 'no hold is decided while the orders producer is not idle and its watermark is before the deadline');
 
-    // The order arrives, then the producer says it holds nothing back.
+    // The order arrives, then the producer reports that nothing is pending.
     await produce(topics.orders, [message(order), ...progress(true, at(20))]);
     const all = await readDecisionsUntil(topics.decisions, (records) => records.filter(decided).length >= 2);
     const outcome = all
